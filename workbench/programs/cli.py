@@ -1,0 +1,119 @@
+"""`workbench programs train|decompile`: train a Transformer Program on a RASP task, write
+the checkpoint, the decompiled program and its verification against the network.
+
+Example:
+    $ workbench programs train --task sort --layers 3 --heads 8 --mlps 4 --out runs/sort
+    $ workbench programs decompile runs/sort --out sort_program.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from workbench.core.checkpoint import atomic_write
+from workbench.data.rasp import TASK_NAMES, make_task
+
+CAUSAL_TASKS = ("dyck1", "dyck2")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    text = json.dumps(data, indent=1, default=repr)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def header_text(meta: dict[str, Any], report: Any = None) -> str:
+    cfg = meta["config"]
+    text = (
+        f"Layers {cfg['n_layers']}, categorical heads {cfg['n_cat_heads']}, numerical heads "
+        f"{cfg['n_num_heads']}, categorical MLPs {cfg['n_cat_mlps']}, numerical MLPs "
+        f"{cfg['n_num_mlps']} per layer; trained {meta['training']['epochs']} epochs on "
+        f"{meta['training']['n_train']} examples (seed {meta['training']['seed']}).\n"
+        f"Discretized network: validation accuracy {100 * meta['val_accuracy']:.2f}%, "
+        f"test accuracy {100 * meta['test_accuracy']:.2f}%."
+    )
+    if report is not None:
+        text += f"\nVerification on the test set: {report.summary()}."
+    return text
+
+
+def decompile_checkpoint(folder: str | Path, out: str | Path, check: bool = True) -> Path:
+    """Write `out` (the program) from a checkpoint; with `check`, verify it on the task's
+    test split (regenerated from the seed and size stored in the checkpoint) and write
+    `<out>.verify.json` beside it."""
+    from workbench.programs.decompile import write_program
+    from workbench.programs.train import load_checkpoint
+    from workbench.programs.verify import verify
+
+    model, meta = load_checkpoint(folder)
+    out = write_program(model, out, header_text(meta))
+    data = meta.get("training", {}).get("data")
+    if check and data:
+        task = make_task(model.cfg.task, **data)
+        report = verify(model, out, task.test)
+        write_program(model, out, header_text(meta, report))  # same program, results in header
+        _write_json(out.with_suffix(".verify.json"), report.__dict__)
+        print(report.summary())
+        for case in report.disagreements[:5]:
+            print("  disagreement:", case)
+    return out
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    import torch
+
+    from workbench.programs.model import ProgramConfig
+    from workbench.programs.train import save_checkpoint, train_program
+
+    torch.set_num_threads(args.threads)
+    task = make_task(args.task, n_examples=args.n_examples, seed=args.seed)
+    cfg = ProgramConfig.for_task(
+        task,
+        n_layers=args.layers,
+        n_cat_heads=args.heads,
+        n_num_heads=args.heads if args.num_heads is None else args.num_heads,
+        n_cat_mlps=args.mlps,
+        n_num_mlps=args.mlps if args.num_mlps is None else args.num_mlps,
+        causal=args.task in CAUSAL_TASKS,
+    )
+    run = train_program(task, cfg, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+    run.settings["data"] = {"n_examples": args.n_examples, "seed": args.seed}
+    out = save_checkpoint(run, args.out)
+    print(f"{task.name}: val {100 * run.val_accuracy:.2f}%, test {100 * run.test_accuracy:.2f}% "
+          f"({run.seconds:.0f} s) -> {out}")  # fmt: skip
+    decompile_checkpoint(out, out / f"{task.name}_program.py")
+
+
+def cmd_decompile(args: argparse.Namespace) -> None:
+    path = decompile_checkpoint(args.checkpoint, args.out, check=not args.no_verify)
+    print(f"wrote {path}")
+
+
+def add_subcommands(subparsers: Any) -> None:
+    """Register `programs train` and `programs decompile` on the `workbench` parser."""
+    programs = subparsers.add_parser("programs", help="Transformer Programs: train, decompile")
+    sub = programs.add_subparsers(dest="programs_command", required=True)
+    train = sub.add_parser("train", help="train a Transformer Program on a RASP task")
+    train.add_argument("--task", required=True, choices=TASK_NAMES)
+    train.add_argument("--out", required=True, help="checkpoint folder")
+    for flag, default, text in (
+        ("--layers", 1, "layers"),
+        ("--heads", 2, "categorical heads per layer"),
+        ("--mlps", 1, "categorical MLPs per layer"),
+        ("--epochs", 250, "epochs"),
+        ("--n-examples", 20_000, "unique examples (10%% test, 10%% of the rest val)"),
+        ("--seed", 0, "seed of data and training"),
+        ("--batch-size", 512, "batch size"),
+        ("--threads", 1, "torch threads"),
+    ):
+        train.add_argument(flag, type=int, default=default, help=text)
+    train.add_argument("--num-heads", type=int, help="numerical heads per layer (default --heads)")
+    train.add_argument("--num-mlps", type=int, help="numerical MLPs per layer (default --mlps)")
+    train.set_defaults(func=cmd_train)
+    dec = sub.add_parser("decompile", help="checkpoint -> standalone Python program")
+    dec.add_argument("checkpoint", help="folder written by `programs train`")
+    dec.add_argument("--out", required=True, help="program file to write")
+    dec.add_argument("--no-verify", action="store_true", help="skip the test-set verification")
+    dec.set_defaults(func=cmd_decompile)
