@@ -3,6 +3,7 @@
 import json
 import runpy
 from pathlib import Path
+from xml.etree import ElementTree
 
 import nbformat
 import pytest
@@ -11,21 +12,16 @@ from nbclient import NotebookClient
 
 from workbench.cli import build_parser
 from workbench.data.rasp import make_task
-from workbench.programs.browser import program_browser
+from workbench.programs.browser import program_browser, selected_keys
+from workbench.programs.dataflow import dataflow_svg
 from workbench.programs.model import ProgramConfig, ProgramModel
+from workbench.programs.spec import extract
 
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "transformer_programs.ipynb"
 
 
 def _programs_cli(argv):
-    # the lead's parser if it already hooks us in, else a parser with only our subcommands
-    import argparse
-
-    from workbench.programs.cli import add_subcommands
-
-    parser = argparse.ArgumentParser()
-    add_subcommands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     args.func(args)
 
 
@@ -61,6 +57,35 @@ def test_programs_browser_traces_and_escapes():
     assert "<script>" not in browser.run_and_trace("<s> <script>")
     browser.picker.value = list(browser.heads)[-1]
     assert browser.matrix.children[0].title.startswith(browser.picker.value)
+
+
+def test_programs_browser_selected_keys_reproduce_head_outputs():
+    torch.manual_seed(1)
+    task = make_task("sort", n_examples=100)
+    browser = program_browser(ProgramModel(ProgramConfig.for_task(task, n_layers=2)))
+    tokens = ["<s>", 3, 1, 2, 2, "</s>"]
+    variables = browser.namespace["trace"](tokens)
+    chosen = selected_keys(browser.namespace, browser.spec, variables)
+    heads = [m for m in browser.spec.modules if m.kind == "attention"]
+    assert len(chosen) == len(heads) == 2 * 2  # 2 layers x 2 categorical heads
+    for head in heads:
+        keys = chosen[f"{head.name}: key position"]
+        assert all(0 <= k < len(tokens) for k in keys)
+        copied = [variables[head.reads["value"]][k] for k in keys]
+        assert copied == variables[head.name]
+    assert "key position" in browser.run_and_trace("<s> 3 1 2 2 </s>")
+
+
+def test_programs_dataflow_graph_has_an_edge_per_read():
+    torch.manual_seed(0)
+    task = make_task("hist", n_examples=100)
+    spec = extract(ProgramModel(ProgramConfig.for_task(task, n_layers=2)))
+    root = ElementTree.fromstring(dataflow_svg(spec))
+    ns = "{http://www.w3.org/2000/svg}"
+    titles = [line.find(f"{ns}title").text for line in root.iter(f"{ns}line")]
+    expected = [f"{role}: {src} -> {m.name}" for m in spec.modules for role, src in m.reads.items()]
+    assert titles == expected
+    assert len(list(root.iter(f"{ns}rect"))) == 2 + len(spec.modules)
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
-"""A notebook browser for a decompiled Transformer Program: the code, the predicate matrix of
-each attention head, and a box that runs the program on typed tokens and shows every variable.
+"""A notebook browser for a decompiled Transformer Program: the code, the dataflow graph
+(which variables each module reads), the predicate matrix of each attention head, and a box
+that runs the program on typed tokens and shows every variable and the key each head selected.
 
 Example:
     >>> browser = program_browser(model)        # ipywidgets.VBox; display it in JupyterLab
@@ -14,9 +15,10 @@ from typing import Any
 import ipywidgets as widgets
 import torch
 
+from workbench.programs.dataflow import dataflow_svg
 from workbench.programs.decompile import program_source
 from workbench.programs.model import ProgramModel
-from workbench.programs.spec import extract
+from workbench.programs.spec import ProgramSpec, extract
 from workbench.widgets import CodeView, Heatmap
 
 
@@ -41,8 +43,24 @@ def trace_table(variables: dict[str, list]) -> str:
     return "<table style='font-family:monospace'>" + "".join(rows) + "</table>"
 
 
+def selected_keys(
+    namespace: dict[str, Any], spec: ProgramSpec, variables: dict[str, list]
+) -> dict[str, list]:
+    """Per categorical head, the key position each query position copies from (0 = BOS),
+    computed by the program's own `select_closest` on the traced variables."""
+    chosen = {}
+    for module in spec.modules:
+        if module.kind == "attention":
+            r = module.reads
+            predicate = namespace[f"predicate_{module.name}"]
+            select = namespace["select_closest"]
+            keys = select(variables[r["key"]], variables[r["query"]], predicate)
+            chosen[f"{module.name}: key position"] = keys
+    return chosen
+
+
 class ProgramBrowser(widgets.VBox):
-    """Code view + predicate heatmaps (pick a head) + run-and-trace box."""
+    """Code view + dataflow graph + predicate heatmaps (pick a head) + run-and-trace box."""
 
     def __init__(self, model: ProgramModel, **kwargs: Any) -> None:
         self.spec = extract(model)
@@ -62,6 +80,7 @@ class ProgramBrowser(widgets.VBox):
         super().__init__(
             [
                 CodeView(self.source, title=f"program for {self.spec.task!r}"),
+                widgets.HTML(dataflow_svg(self.spec), layout={"overflow": "auto"}),
                 widgets.HBox([self.picker]),
                 self.matrix,
                 widgets.HBox([self.entry, self.button]),
@@ -92,7 +111,8 @@ class ProgramBrowser(widgets.VBox):
             variables = self.namespace["trace"](_parse_tokens(text, self.spec.vocab))
         except ValueError as err:
             return f"<b>error:</b> {html.escape(str(err))}"
-        return trace_table({k: v for k, v in variables.items() if k != "variables"})
+        shown = {k: v for k, v in variables.items() if k != "variables"}
+        return trace_table(shown | selected_keys(self.namespace, self.spec, variables))
 
     def _run(self) -> None:
         self.output.value = self.run_and_trace(self.entry.value)
