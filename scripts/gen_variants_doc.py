@@ -147,9 +147,9 @@ mixer solves copying (the GLU mixer, which mixes no tokens, still memorizes the 
 "stats on CPU" = what `run_with_stats` returned
 (attention statistics come from the chunked PyTorch kernels in `workbench.kernels.attention`;
 MLP statistics from `workbench.core.stats.mlp_stats`). "Triton kernel" = the attention
-statistics path has a Triton kernel of that kind (tested under `TRITON_INTERPRET=1` and on
-GPUs by the kernel tests); the plain forward of every variant is PyTorch. Circuit diagrams
-(Abbott 2024) are not generated for any variant yet.
+statistics path has a Triton kernel of that kind (tested under `TRITON_INTERPRET=1`; the GPU
+tests exist but no GPU has run them yet); the plain forward of every variant is PyTorch.
+Circuit diagrams (Abbott 2024) are not generated for any variant yet.
 
 ## Choosing a variant
 
