@@ -3,7 +3,8 @@
 A one-layer model (d_model 64, 4 heads, ReLU MLP, no positions), batch 1, no hooks, no
 gradient; the median of a few runs after a warm-up. Softmax runs PyTorch SDPA (a fused,
 non-materializing kernel); sigmoid and clipped run their chunked instrumented kernels
-(no [T, T] tensor) at inference; gated and power-softmax materialize the pattern; linear
+(no [T, T] tensor) at inference; gated runs SDPA then its gate; power-softmax
+materializes the pattern; linear
 attention's chunked form and DeltaNet's chunked form are linear in T with [chunk, chunk]
 tiles, the parallel linear form is quadratic, and the recurrent forms and Mamba's
 reference scan loop over T in Python.

@@ -198,12 +198,15 @@ NOTES = """
 ## Forward speed on CPU
 
 Made by `benchmarks/variant_speed.py`. Softmax runs PyTorch's fused SDPA kernel, which never
-holds the [T, T] pattern; sigmoid and clipped attention materialize it in their plain
-forward (their chunked, non-materializing kernels serve only `run_with_stats`), and so do
-power-softmax (no kernel) and linear attention in its parallel form. A ratio that shrinks
-as T grows marks a mixer whose cost grows more slowly than attention's: DeltaNet's chunked
-form, the recurrent loops (linear attention, Mamba's reference scan; Python-level and slow
-per step) and the GLU mixer, which mixes no tokens at all.
+holds the [T, T] pattern; sigmoid and clipped attention run their chunked instrumented kernels
+at inference (no [T, T] tensor either; the eager path, which does build it, runs when a hook
+asks for scores or pattern, for training and with padding); gated attention runs SDPA
+and then its gate; power-softmax materializes the pattern, and so does linear attention in its
+parallel form. A
+ratio that shrinks as T grows marks a mixer whose cost grows more slowly than attention's:
+the chunked forms of linear attention and DeltaNet, the recurrent loops (linear attention,
+Mamba's reference scan; Python-level and slow per step) and the GLU mixer, which mixes no
+tokens at all.
 
 """
 
