@@ -1,0 +1,68 @@
+"""Print the results table of docs/programs.md from training runs.
+
+For each task, the run with the best validation accuracy is reported (as the paper does
+over seeds), with every run of that task listed after it. Each run folder is what
+`workbench programs train --out RUN_DIR` wrote (config.json and <task>_program.verify.json).
+
+Usage: python scripts/programs_table.py RUN_DIR [RUN_DIR ...]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+# Friedman, Wettig & Chen 2023, Table 1: test accuracy and layers/heads/MLPs of the best run.
+PAPER = {
+    "reverse": (99.79, "3/8/2"),
+    "hist": (100.00, "1/4/2"),
+    "double_hist": (98.40, "3/4/2"),
+    "sort": (99.83, "3/8/4"),
+    "most_freq": (75.69, "3/8/4"),
+    "dyck1": (99.30, "3/8/2"),
+    "dyck2": (99.09, "3/4/4"),
+}
+
+
+def load(run: Path) -> dict:
+    meta = json.loads((run / "config.json").read_text())
+    task = meta["config"]["task"]
+    verified = json.loads((run / f"{task}_program.verify.json").read_text())
+    return {**meta, "task": task, "verify": verified, "run": run.name}
+
+
+def row(r: dict, all_runs: list[dict]) -> str:
+    c, t = r["config"], r["training"]
+    paper_acc, paper_size = PAPER[r["task"]]
+    size = f"{c['n_layers']}/{c['n_cat_heads']}/{c['n_cat_mlps']}"
+    size += f" (+{c['n_num_heads']}/{c['n_num_mlps']})"
+    agree = f"{100 * r['verify']['agreement']:.2f}% of {r['verify']['n_positions']}"
+    seeds = ", ".join(
+        f"s{x['training']['seed']} {x['config']['n_layers']}L {x['training']['epochs']}ep: "
+        f"{100 * x['test_accuracy']:.1f}"
+        for x in sorted(all_runs, key=lambda x: x["training"]["seed"])
+    )
+    return (
+        f"| {r['task']} | {paper_size} | {paper_acc:.2f} | {size} | {t['epochs']} | "
+        f"{t['seed']} | {100 * r['val_accuracy']:.2f} | {100 * r['test_accuracy']:.2f} | "
+        f"{agree} | {r['seconds'] / 60:.1f} min | {seeds} |"
+    )
+
+
+def main(paths: list[str]) -> None:
+    runs = [load(Path(p)) for p in paths]
+    print(
+        "| task | paper L/H/M | paper test acc | our L/H/M (+ numerical H/M) | epochs | seed | "
+        "val acc | test acc | program == network (positions) | train time | all runs "
+        "(seed, layers, epochs: test acc) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for task in PAPER:
+        mine = [r for r in runs if r["task"] == task]
+        if mine:
+            print(row(max(mine, key=lambda r: r["val_accuracy"]), mine))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
