@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 # Friedman, Wettig & Chen 2023, Table 1: test accuracy and layers/heads/MLPs of the best run.
+# Heads and MLPs there count categorical + numerical ones: the authors' released scripts
+# (scripts/rasp.sh, rasp_sort.sh) split them evenly, e.g. sort H8 M4 = 4+4 heads, 2+2 MLPs.
 PAPER = {
     "reverse": (99.79, "3/8/2"),
     "hist": (100.00, "1/4/2"),
@@ -32,32 +34,46 @@ def load(run: Path) -> dict:
     return {**meta, "task": task, "verify": verified, "run": run.name}
 
 
+def loss_per(r: dict) -> str:
+    # runs made before `--loss-per` existed averaged the loss per token
+    return r["training"].get("loss_per", "token")
+
+
+def short_size(c: dict) -> str:
+    """Layers / heads / MLPs per layer, counting categorical + numerical as the paper does."""
+    heads, mlps = c["n_cat_heads"] + c["n_num_heads"], c["n_cat_mlps"] + c["n_num_mlps"]
+    return f"{c['n_layers']}/{heads}/{mlps}"
+
+
 def row(r: dict, all_runs: list[dict]) -> str:
     c, t = r["config"], r["training"]
     paper_acc, paper_size = PAPER[r["task"]]
-    size = f"{c['n_layers']}/{c['n_cat_heads']}/{c['n_cat_mlps']}"
-    size += f" (+{c['n_num_heads']}/{c['n_num_mlps']})"
+    size = f"{short_size(c)} ({c['n_cat_heads']}+{c['n_num_heads']}, "
+    size += f"{c['n_cat_mlps']}+{c['n_num_mlps']})"
     agree = f"{100 * r['verify']['agreement']:.2f}% of {r['verify']['n_positions']}"
     seeds = ", ".join(
-        f"s{x['training']['seed']} {x['config']['n_layers']}L {x['training']['epochs']}ep: "
+        f"s{x['training']['seed']} {short_size(x['config'])} {x['training']['epochs']}ep "
+        f"{loss_per(x)}: "
         f"{100 * x['test_accuracy']:.1f}"
         for x in sorted(all_runs, key=lambda x: x["training"]["seed"])
     )
     return (
         f"| {r['task']} | {paper_size} | {paper_acc:.2f} | {size} | {t['epochs']} | "
-        f"{t['seed']} | {100 * r['val_accuracy']:.2f} | {100 * r['test_accuracy']:.2f} | "
-        f"{agree} | {r['seconds'] / 60:.1f} min | {seeds} |"
+        f"{loss_per(r)} | {t['seed']} | {100 * r['val_accuracy']:.2f} | "
+        f"{100 * r['test_accuracy']:.2f} | {agree} | {r['seconds'] / 60:.1f} min | {seeds} |"
     )
 
 
 def main(paths: list[str]) -> None:
     runs = [load(Path(p)) for p in paths]
     print(
-        "| task | paper L/H/M | paper test acc | our L/H/M (+ numerical H/M) | epochs | seed | "
+        "| task | paper L/H/M | paper test acc | our L/H/M (heads, MLPs: categorical+numerical) | "
+        "epochs | loss per | "
+        "seed | "
         "val acc | test acc | program == network (positions) | train time | all runs "
-        "(seed, layers, epochs: test acc) |"
+        "(seed, L/H/M, epochs, loss per: test acc) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---" * 12 + "|")
     for task in PAPER:
         mine = [r for r in runs if r["task"] == task]
         if mine:

@@ -17,7 +17,8 @@ from workbench.programs.dataflow import dataflow_svg
 from workbench.programs.model import ProgramConfig, ProgramModel
 from workbench.programs.spec import extract
 
-NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "transformer_programs.ipynb"
+ROOT = Path(__file__).parents[2]
+NOTEBOOK = ROOT / "notebooks" / "transformer_programs.ipynb"
 
 
 def _programs_cli(argv):
@@ -39,6 +40,18 @@ def test_programs_cli_train_then_decompile(tmp_path, capsys):
     assert len(program["run"](["<s>", 1, 2, 2])) == 4
     with pytest.raises(SystemExit):
         _programs_cli(["programs", "train", "--task", "srot", "--out", str(out)])
+
+
+def test_programs_errors_script_breaks_test_accuracy_down_by_length(tmp_path):
+    out = tmp_path / "run"
+    flags = ["--layers", "1", "--heads", "1", "--mlps", "1", "--epochs", "2", "--n-examples", "300"]
+    _programs_cli(["programs", "train", "--task", "sort", *flags, "--loss-per", "sequence",
+                   "--out", str(out)])  # fmt: skip
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["training"]["loss_per"] == "sequence"
+    script = runpy.run_path(str(ROOT / "scripts" / "programs_errors.py"))
+    cells = [ok for row in script["accuracy_by_length"](out).values() for _, ok in row]
+    assert abs(sum(cells) / len(cells) - meta["test_accuracy"]) < 1e-12
 
 
 def test_programs_cli_is_reachable_from_workbench_parser():

@@ -1,11 +1,12 @@
-"""Hard attention semantics (closest match, left on ties, BOS default) and the schedule."""
+"""Hard attention semantics (closest match, left on ties, BOS default), the schedule, the loss."""
 
 import random
 
+import pytest
 import torch
 
 from workbench.programs.modules import CategoricalAttention, NumericalAttention
-from workbench.programs.train import temperature
+from workbench.programs.train import sequence_loss, temperature
 
 
 def _closest_same_token(xs, causal):
@@ -56,3 +57,17 @@ def test_programs_temperature_schedule_is_geometric():
     assert taus[0] == 3.0 and abs(taus[-1] - 0.01) < 1e-12
     ratios = [b / a for a, b in zip(taus, taus[1:], strict=False)]
     assert max(ratios) - min(ratios) < 1e-12
+
+
+def test_programs_sequence_loss_weighs_sequences_equally():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 4, 3)
+    labels = torch.tensor([[0, 1, 2, 0], [1, -100, -100, -100]])
+    per_token = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="none"
+    )
+    first, second = per_token[:4].mean(), per_token[4]
+    assert torch.allclose(sequence_loss(logits, labels, per="sequence"), (first + second) / 2)
+    assert torch.allclose(sequence_loss(logits, labels), per_token[:5].mean())
+    with pytest.raises(ValueError, match="sequence"):
+        sequence_loss(logits, labels, per="batch")

@@ -78,7 +78,14 @@ def cmd_train(args: argparse.Namespace) -> None:
         n_num_mlps=args.mlps if args.num_mlps is None else args.num_mlps,
         causal=args.task in CAUSAL_TASKS,
     )
-    run = train_program(task, cfg, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+    run = train_program(
+        task,
+        cfg,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        loss_per=args.loss_per,
+    )
     run.settings["data"] = {"n_examples": args.n_examples, "seed": args.seed}
     out = save_checkpoint(run, args.out)
     print(f"{task.name}: val {100 * run.val_accuracy:.2f}%, test {100 * run.test_accuracy:.2f}% "
@@ -111,6 +118,13 @@ def add_subcommands(subparsers: Any) -> None:
         train.add_argument(flag, type=int, default=default, help=text)
     train.add_argument("--num-heads", type=int, help="numerical heads per layer (default --heads)")
     train.add_argument("--num-mlps", type=int, help="numerical MLPs per layer (default --mlps)")
+    train.add_argument(
+        "--loss-per",
+        choices=("sequence", "token"),
+        default="token",
+        help="average the loss over all labelled tokens of a batch (default), or within each "
+        "sequence, then over the batch (the paper's code; weighs short sequences more)",
+    )
     train.set_defaults(func=cmd_train)
     dec = sub.add_parser("decompile", help="checkpoint -> standalone Python program")
     dec.add_argument("checkpoint", help="folder written by `programs train`")

@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from workbench.core.checkpoint import atomic_write, load_exact, read_state, save_state
@@ -55,6 +56,20 @@ def accuracy(model: ProgramModel, batch: Batch) -> float:
     return float((pred[mask] == batch.labels[mask]).double().mean())
 
 
+def sequence_loss(logits: Tensor, labels: Tensor, per: str = "token") -> Tensor:
+    """Cross-entropy over labelled positions. `per="token"` averages over all labelled tokens
+    of the batch; `per="sequence"` averages within each sequence, then over the batch (the
+    paper's code does this, so short sequences weigh as much as long ones; on reverse it did
+    not help here, see docs/programs.md)."""
+    losses = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction="none")
+    if per == "token":
+        return losses.sum() / (labels != -100).sum().clamp(min=1)
+    if per != "sequence":
+        raise ValueError(f"per must be 'sequence' or 'token', got {per!r}")
+    counts = (labels != -100).sum(1)
+    return (losses.sum(1)[counts > 0] / counts[counts > 0]).mean()
+
+
 def temperature(step: int, total: int, start: float = 3.0, end: float = 0.01) -> float:
     """Geometric schedule: `start` at step 0, `end` at the last step."""
     return start * (end / start) ** (step / max(total - 1, 1))
@@ -69,6 +84,7 @@ def train_program(
     seed: int = 0,
     eval_every: int = 5,
     progress: bool = True,
+    loss_per: str = "token",
 ) -> TrainRun:
     """Train on `task.train`; keep the state whose discretized network is best on
     `task.val` (evaluated every `eval_every` epochs and at the end)."""
@@ -78,7 +94,14 @@ def train_program(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     steps_per_epoch = math.ceil(len(task.train) / batch_size)
     total = epochs * steps_per_epoch
-    settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, n_train=len(task.train))
+    settings = dict(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        n_train=len(task.train),
+        loss_per=loss_per,
+    )
     run = TrainRun(model, task, settings)
     best, start, step = (-1.0, None), time.perf_counter(), 0
     bar = tqdm(range(epochs), desc=f"train {task.name}", disable=not progress)
@@ -89,9 +112,7 @@ def train_program(
             idx = order[i : i + batch_size]
             tau = temperature(step, total)
             logits = model(train.tokens[idx], train.valid[idx], tau=tau, noise=True)
-            loss = F.cross_entropy(
-                logits.flatten(0, 1), train.labels[idx].flatten(), ignore_index=-100
-            )
+            loss = sequence_loss(logits, train.labels[idx], loss_per)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
