@@ -35,8 +35,10 @@ def load(run: Path) -> dict:
 
 
 def loss_per(r: dict) -> str:
+    """The loss averaging, and the learning rate where it is not the paper's 5e-2."""
     # runs made before `--loss-per` existed averaged the loss per token
-    return r["training"].get("loss_per", "token")
+    text = r["training"].get("loss_per", "token")
+    return text if r["training"]["lr"] == 5e-2 else f"{text} lr {r['training']['lr']:g}"
 
 
 def short_size(c: dict) -> str:
@@ -68,10 +70,10 @@ def main(paths: list[str]) -> None:
     runs = [load(Path(p)) for p in paths]
     print(
         "| task | paper L/H/M | paper test acc | our L/H/M (heads, MLPs: categorical+numerical) | "
-        "epochs | loss per | "
+        "epochs | loss per (lr if not 5e-2) | "
         "seed | "
         "val acc | test acc | program == network (positions) | train time | all runs "
-        "(seed, L/H/M, epochs, loss per: test acc) |"
+        "(seed, L/H/M, epochs, loss per, lr: test acc) |"
     )
     print("|---" * 12 + "|")
     for task in PAPER:

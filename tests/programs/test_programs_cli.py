@@ -46,9 +46,9 @@ def test_programs_errors_script_breaks_test_accuracy_down_by_length(tmp_path):
     out = tmp_path / "run"
     flags = ["--layers", "1", "--heads", "1", "--mlps", "1", "--epochs", "2", "--n-examples", "300"]
     _programs_cli(["programs", "train", "--task", "sort", *flags, "--loss-per", "sequence",
-                   "--out", str(out)])  # fmt: skip
+                   "--lr", "0.01", "--out", str(out)])  # fmt: skip
     meta = json.loads((out / "config.json").read_text())
-    assert meta["training"]["loss_per"] == "sequence"
+    assert meta["training"]["loss_per"] == "sequence" and meta["training"]["lr"] == 0.01
     script = runpy.run_path(str(ROOT / "scripts" / "programs_errors.py"))
     cells = [ok for row in script["accuracy_by_length"](out).values() for _, ok in row]
     assert abs(sum(cells) / len(cells) - meta["test_accuracy"]) < 1e-12

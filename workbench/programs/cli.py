@@ -84,6 +84,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,
+        lr=args.lr,
         loss_per=args.loss_per,
     )
     run.settings["data"] = {"n_examples": args.n_examples, "seed": args.seed}
@@ -118,6 +119,7 @@ def add_subcommands(subparsers: Any) -> None:
         train.add_argument(flag, type=int, default=default, help=text)
     train.add_argument("--num-heads", type=int, help="numerical heads per layer (default --heads)")
     train.add_argument("--num-mlps", type=int, help="numerical MLPs per layer (default --mlps)")
+    train.add_argument("--lr", type=float, default=5e-2, help="Adam learning rate (paper: 5e-2)")
     train.add_argument(
         "--loss-per",
         choices=("sequence", "token"),
