@@ -34,7 +34,7 @@ def load(run: Path) -> dict:
     return {**meta, "task": task, "verify": verified, "run": run.name}
 
 
-def loss_per(r: dict) -> str:
+def recipe(r: dict) -> str:
     """The loss averaging, and the learning rate where it is not the paper's 5e-2."""
     # runs made before `--loss-per` existed averaged the loss per token
     text = r["training"].get("loss_per", "token")
@@ -55,13 +55,13 @@ def row(r: dict, all_runs: list[dict]) -> str:
     agree = f"{100 * r['verify']['agreement']:.2f}% of {r['verify']['n_positions']}"
     seeds = ", ".join(
         f"s{x['training']['seed']} {short_size(x['config'])} {x['training']['epochs']}ep "
-        f"{loss_per(x)}: "
+        f"{recipe(x)}: "
         f"{100 * x['test_accuracy']:.1f}"
         for x in sorted(all_runs, key=lambda x: x["training"]["seed"])
     )
     return (
         f"| {r['task']} | {paper_size} | {paper_acc:.2f} | {size} | {t['epochs']} | "
-        f"{loss_per(r)} | {t['seed']} | {100 * r['val_accuracy']:.2f} | "
+        f"{recipe(r)} | {t['seed']} | {100 * r['val_accuracy']:.2f} | "
         f"{100 * r['test_accuracy']:.2f} | {agree} | {r['seconds'] / 60:.1f} min | {seeds} |"
     )
 

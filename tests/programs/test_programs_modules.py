@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from workbench.programs.modules import CategoricalAttention, NumericalAttention
-from workbench.programs.train import sequence_loss, temperature
+from workbench.programs.train import labelled_loss, temperature
 
 
 def _closest_same_token(xs, causal):
@@ -59,7 +59,7 @@ def test_programs_temperature_schedule_is_geometric():
     assert max(ratios) - min(ratios) < 1e-12
 
 
-def test_programs_sequence_loss_weighs_sequences_equally():
+def test_programs_labelled_loss_weighs_sequences_equally():
     torch.manual_seed(0)
     logits = torch.randn(2, 4, 3)
     labels = torch.tensor([[0, 1, 2, 0], [1, -100, -100, -100]])
@@ -67,7 +67,7 @@ def test_programs_sequence_loss_weighs_sequences_equally():
         logits.flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="none"
     )
     first, second = per_token[:4].mean(), per_token[4]
-    assert torch.allclose(sequence_loss(logits, labels, per="sequence"), (first + second) / 2)
-    assert torch.allclose(sequence_loss(logits, labels), per_token[:5].mean())
+    assert torch.allclose(labelled_loss(logits, labels, per="sequence"), (first + second) / 2)
+    assert torch.allclose(labelled_loss(logits, labels), per_token[:5].mean())
     with pytest.raises(ValueError, match="sequence"):
-        sequence_loss(logits, labels, per="batch")
+        labelled_loss(logits, labels, per="batch")

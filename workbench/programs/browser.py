@@ -48,12 +48,11 @@ def selected_keys(
 ) -> dict[str, list]:
     """Per categorical head, the key position each query position copies from (0 = BOS),
     computed by the program's own `select_closest` on the traced variables."""
-    chosen = {}
+    select, chosen = namespace["select_closest"], {}
     for module in spec.modules:
         if module.kind == "attention":
             r = module.reads
             predicate = namespace[f"predicate_{module.name}"]
-            select = namespace["select_closest"]
             keys = select(variables[r["key"]], variables[r["query"]], predicate)
             chosen[f"{module.name}: key position"] = keys
     return chosen
@@ -111,8 +110,7 @@ class ProgramBrowser(widgets.VBox):
             variables = self.namespace["trace"](_parse_tokens(text, self.spec.vocab))
         except ValueError as err:
             return f"<b>error:</b> {html.escape(str(err))}"
-        shown = {k: v for k, v in variables.items() if k != "variables"}
-        return trace_table(shown | selected_keys(self.namespace, self.spec, variables))
+        return trace_table(variables | selected_keys(self.namespace, self.spec, variables))
 
     def _run(self) -> None:
         self.output.value = self.run_and_trace(self.entry.value)

@@ -56,7 +56,7 @@ def accuracy(model: ProgramModel, batch: Batch) -> float:
     return float((pred[mask] == batch.labels[mask]).double().mean())
 
 
-def sequence_loss(logits: Tensor, labels: Tensor, per: str = "token") -> Tensor:
+def labelled_loss(logits: Tensor, labels: Tensor, per: str = "token") -> Tensor:
     """Cross-entropy over labelled positions. `per="token"` averages over all labelled tokens
     of the batch; `per="sequence"` averages within each sequence, then over the batch (the
     paper's code does this, so short sequences weigh as much as long ones; on reverse it did
@@ -112,7 +112,7 @@ def train_program(
             idx = order[i : i + batch_size]
             tau = temperature(step, total)
             logits = model(train.tokens[idx], train.valid[idx], tau=tau, noise=True)
-            loss = sequence_loss(logits, train.labels[idx], loss_per)
+            loss = labelled_loss(logits, train.labels[idx], loss_per)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
