@@ -35,10 +35,19 @@ def load(run: Path) -> dict:
 
 
 def recipe(r: dict) -> str:
-    """The loss averaging, and the learning rate where it is not the paper's 5e-2."""
-    # runs made before `--loss-per` existed averaged the loss per token
-    text = r["training"].get("loss_per", "token")
-    return text if r["training"]["lr"] == 5e-2 else f"{text} lr {r['training']['lr']:g}"
+    """How the run differs from the paper's recipe: the loss averaging, the inputs of a
+    numerical MLP, and the learning rate, soft attention scores and MLP width when they are
+    not the defaults."""
+    c, t = r["config"], r["training"]
+    # runs made before these options existed: per-token loss, one-input numerical MLPs
+    parts = [t.get("loss_per", "token"), f"num MLP {c.get('num_mlp_inputs', 1)}-in"]
+    if t["lr"] != 5e-2:
+        parts.append(f"lr {t['lr']:g}")
+    if c.get("attention_scores", "linear") != "linear":
+        parts.append(f"{c['attention_scores']} attn")
+    if c.get("mlp_hidden", 32) != 32:
+        parts.append(f"hidden {c['mlp_hidden']}")
+    return ", ".join(parts)
 
 
 def short_size(c: dict) -> str:
@@ -70,10 +79,10 @@ def main(paths: list[str]) -> None:
     runs = [load(Path(p)) for p in paths]
     print(
         "| task | paper L/H/M | paper test acc | our L/H/M (heads, MLPs: categorical+numerical) | "
-        "epochs | loss per (lr if not 5e-2) | "
+        "epochs | recipe (loss per; numerical MLP inputs; other changes) | "
         "seed | "
         "val acc | test acc | program == network (positions) | train time | all runs "
-        "(seed, L/H/M, epochs, loss per, lr: test acc) |"
+        "(seed, L/H/M, epochs, recipe: test acc) |"
     )
     print("|---" * 12 + "|")
     for task in PAPER:

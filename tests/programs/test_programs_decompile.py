@@ -52,13 +52,17 @@ def test_programs_checkpoint_roundtrip(copy_run, tmp_path):
         load_checkpoint(tmp_path / "nothing")
 
 
-def test_programs_multilayer_random_model_matches_program(tmp_path):
+@pytest.mark.parametrize("num_mlp_inputs", [1, 2])
+def test_programs_multilayer_random_model_matches_program(tmp_path, num_mlp_inputs):
     """An untrained 2-layer model with every module kind: arbitrary predicates and tables
     exercise the decompiler far more than a trained one."""
     torch.manual_seed(0)
     task = make_task("dyck2", n_examples=200)
-    cfg = ProgramConfig.for_task(task, n_layers=2, n_cat_heads=2, n_num_heads=2, causal=True)
+    cfg = ProgramConfig.for_task(task, n_layers=2, n_cat_heads=2, n_num_heads=2, causal=True,
+                                 num_mlp_inputs=num_mlp_inputs)  # fmt: skip
     model = ProgramModel(cfg)
+    reads = {len(m.choices()) for layer in model.layers for m in layer.num_mlps}
+    assert reads == {num_mlp_inputs}
     for p in model.parameters():  # sharp random choices everywhere
         torch.nn.init.normal_(p, std=3.0)
     report = verify(model, write_program(model, tmp_path / "p.py"), task.test, progress=False)

@@ -21,11 +21,12 @@ def _onehot(xs, width):
     return torch.nn.functional.one_hot(torch.tensor(xs), width).double()[None]
 
 
-def test_programs_hard_attention_picks_closest_match():
+@pytest.mark.parametrize("scores", ["linear", "log"])
+def test_programs_hard_attention_picks_closest_match(scores):
     rng = random.Random(0)
     width = 12
     for causal in (False, True):
-        head = CategoricalAttention(n_cat=2, width=width, causal=causal).double()
+        head = CategoricalAttention(n_cat=2, width=width, causal=causal, scores=scores).double()
         with torch.no_grad():
             head.predicate.logits.copy_(torch.eye(width) * 5)  # predicate: k == q
         for _ in range(50):

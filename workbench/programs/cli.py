@@ -77,6 +77,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         n_cat_mlps=args.mlps,
         n_num_mlps=args.mlps if args.num_mlps is None else args.num_mlps,
         causal=args.task in CAUSAL_TASKS,
+        num_mlp_inputs=args.num_mlp_inputs,
+        mlp_hidden=args.mlp_hidden,
+        attention_scores=args.attention_scores,
     )
     run = train_program(
         task,
@@ -115,6 +118,8 @@ def add_subcommands(subparsers: Any) -> None:
         ("--seed", 0, "seed of data and training"),
         ("--batch-size", 512, "batch size"),
         ("--threads", 1, "torch threads"),
+        ("--num-mlp-inputs", 2, "numerical variables each numerical MLP reads (1 or 2)"),
+        ("--mlp-hidden", 32, "hidden units of every MLP"),
     ):
         train.add_argument(flag, type=int, default=default, help=text)
     train.add_argument("--num-heads", type=int, help="numerical heads per layer (default --heads)")
@@ -126,6 +131,13 @@ def add_subcommands(subparsers: Any) -> None:
         default="token",
         help="average the loss over all labelled tokens of a batch (default), or within each "
         "sequence, then over the batch (the paper's code; weighs short sequences more)",
+    )
+    train.add_argument(
+        "--attention-scores",
+        choices=("linear", "log"),
+        default="linear",
+        help="soft categorical attention while training: match probability with BOS at 0.5 "
+        "(default), or log match probability with BOS at log P(no key matches)",
     )
     train.set_defaults(func=cmd_train)
     dec = sub.add_parser("decompile", help="checkpoint -> standalone Python program")

@@ -109,7 +109,7 @@ def _module_call(module: ModuleSpec) -> str:
         return f"    {name} = aggregate({pattern}, {r['value']})"
     if module.kind == "numerical_attention":
         return f"    {name} = numerical_aggregate({r['key']}, {r['query']}, predicate_{name})"
-    if module.kind == "mlp":
+    if "second" in r:  # a two-input MLP, categorical or numerical
         args = f"zip({r['first']}, {r['second']}, strict=True)"
         return f"    {name} = [{_table_name(module)}[(a, b)] for a, b in {args}]"
     return f"    {name} = [{_table_name(module)}[x] for x in {r['input']}]"

@@ -43,6 +43,8 @@ class ProgramConfig:
     n_num_heads: int = 1
     n_cat_mlps: int = 1
     n_num_mlps: int = 1
+    num_mlp_inputs: int = 2  # numerical variables a numerical MLP reads (the paper: 2)
+    attention_scores: str = "linear"  # soft categorical attention: "linear" or "log"
     mlp_hidden: int = 32
     causal: bool = False  # keys after the query are invisible (Dyck: a label per prefix)
     task: str = ""
@@ -62,6 +64,7 @@ class ProgramConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProgramConfig:
+        data = {"num_mlp_inputs": 1, **data}  # checkpoints from before the field read one
         return cls(**{**data, "vocab": tuple(data["vocab"]), "labels": tuple(data["labels"])})
 
     def variable_names(self) -> tuple[list[str], list[str]]:
@@ -104,7 +107,8 @@ class Layer(nn.Module):
         super().__init__()
         K = cfg.width
         self.cat_heads = nn.ModuleList(
-            CategoricalAttention(n_cat, K, cfg.causal) for _ in range(cfg.n_cat_heads)
+            CategoricalAttention(n_cat, K, cfg.causal, cfg.attention_scores)
+            for _ in range(cfg.n_cat_heads)
         )
         self.num_heads = nn.ModuleList(
             NumericalAttention(n_cat, K, cfg.causal) for _ in range(cfg.n_num_heads)
@@ -114,7 +118,7 @@ class Layer(nn.Module):
             CategoricalMLP(n_cat_mid, K, cfg.mlp_hidden) for _ in range(cfg.n_cat_mlps)
         )
         self.num_mlps = nn.ModuleList(
-            NumericalMLP(n_num_mid, K, cfg.mlp_hidden)
+            NumericalMLP(n_num_mid, K, cfg.mlp_hidden, cfg.num_mlp_inputs)
             for _ in range(cfg.n_num_mlps if n_num_mid else 0)
         )
 

@@ -16,12 +16,14 @@ import torch.nn.functional as F
 from jaxtyping import Bool, Float
 from torch import Tensor, nn
 
-# Attention scores: 1 for a match, 0.5 for BOS, minus CLOSENESS per step of the distance code
-# (2|i - j| + [j > i] <= 2 * 17, so a match always beats BOS). They are divided by
-# ATTN_TEMPERATURE * tau: as tau anneals the soft pattern becomes the hard "closest match",
-# so the network trains on what it will compute once discrete.
+# Soft attention scores, "linear": 1 for a match, 0.5 for BOS; "log": log P(match), BOS
+# log P(no key matches). Both minus CLOSENESS per step of the distance code (2|i - j| +
+# [j > i] <= 2 * 17, so a match always beats BOS) and divided by ATTN_TEMPERATURE * tau: as
+# tau anneals the soft pattern becomes the hard "closest match", so the network trains on what
+# it will compute once discrete. Log scores span more than linear ones, hence a higher
+# temperature.
 CLOSENESS = 0.01
-ATTN_TEMPERATURE = 0.1
+ATTN_TEMPERATURE = {"linear": 0.1, "log": 0.3}
 
 
 def relax(logits: Tensor, tau: float, hard: bool, noise: bool, dim: int = -1) -> Tensor:
@@ -86,9 +88,14 @@ class CategoricalAttention(_AttentionBase):
     """`select_closest(keys, queries, predicate)` then `aggregate(pattern, values)`: each query
     copies the value of its closest matching key, or of BOS when nothing matches."""
 
-    def __init__(self, n_cat: int, width: int, causal: bool = False) -> None:
+    def __init__(
+        self, n_cat: int, width: int, causal: bool = False, scores: str = "linear"
+    ) -> None:
         super().__init__(n_cat, width, causal)
+        if scores not in ATTN_TEMPERATURE:
+            raise ValueError(f"attention scores must be in {list(ATTN_TEMPERATURE)}: {scores!r}")
         self.value = VariableChoice(n_cat)
+        self.scores = scores
 
     def choices(self) -> list[VariableChoice]:
         return [self.query, self.key, self.value]
@@ -108,10 +115,16 @@ class CategoricalAttention(_AttentionBase):
             code = torch.where(matched, distance, torch.full_like(distance, 10**6))
             chosen = torch.where(matched.any(-1), code.argmin(-1), 0)
             return torch.gather(value, 1, chosen[..., None].expand(-1, -1, value.shape[-1]))
-        scores = match - CLOSENESS * distance
-        scores = scores.masked_fill(~keys, float("-inf"))
-        scores[:, :, 0] = 0.5
-        return torch.softmax(scores / (ATTN_TEMPERATURE * tau), -1) @ value
+        if self.scores == "log":
+            match = match.clamp(1e-6, 1 - 1e-6)
+            # BOS scores the log-probability that no key matches
+            bos = torch.log1p(-match).masked_fill(~keys, 0).sum(-1)
+            match = match.log()
+        else:
+            bos = 0.5
+        scores = (match - CLOSENESS * distance).masked_fill(~keys, float("-inf"))
+        scores[:, :, 0] = bos
+        return torch.softmax(scores / (ATTN_TEMPERATURE[self.scores] * tau), -1) @ value
 
 
 class NumericalAttention(_AttentionBase):
@@ -151,18 +164,23 @@ class CategoricalMLP(nn.Module):
 
 
 class NumericalMLP(nn.Module):
-    """Reads one numerical variable, writes a categorical one (a lookup table once discrete)."""
+    """Reads one or two numerical variables (the paper reads two), writes a categorical one
+    (a lookup table once discrete). Two inputs let it compare counts, e.g. the opening and
+    closing brackets of a Dyck prefix."""
 
-    def __init__(self, n_num: int, width: int, hidden: int) -> None:
+    def __init__(self, n_num: int, width: int, hidden: int, n_inputs: int = 2) -> None:
         super().__init__()
+        if n_inputs not in (1, 2):
+            raise ValueError(f"a numerical MLP reads 1 or 2 variables, got {n_inputs}")
         self.input = VariableChoice(n_num)
-        self.net = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, width))
+        self.second = VariableChoice(n_num) if n_inputs == 2 else None
+        self.net = nn.Sequential(nn.Linear(n_inputs, hidden), nn.ReLU(), nn.Linear(hidden, width))
 
     def choices(self) -> list[VariableChoice]:
-        return [self.input]
+        return [self.input] if self.second is None else [self.input, self.second]
 
     def forward(self, reads: list[Tensor], tau: float, hard: bool, noise: bool) -> Tensor:
-        return relax(self.net(reads[0][..., None]), tau, hard, noise)
+        return relax(self.net(torch.stack(reads, -1)), tau, hard, noise)
 
 
 def read_all(modules: list[nn.Module], stream: Tensor, **relax: Any) -> list[list[Tensor]]:

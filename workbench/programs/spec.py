@@ -71,11 +71,14 @@ def _mlp_table(mlp, domain_a: list, domain_b: list, width: int) -> dict:
 
 
 @torch.no_grad()
-def _num_mlp_table(mlp, max_len: int) -> dict:
+def _num_mlp_table(mlp, n_inputs: int, max_len: int) -> dict:
+    """Output per input value (one input) or per pair of values (two inputs)."""
     counts = torch.arange(max_len, dtype=torch.float64)
-    x = 1.0 / (1.0 + counts)  # every value a numerical head can produce
-    out = mlp.net(x[:, None]).argmax(-1)
-    return {float(v): int(o) for v, o in zip(x, out, strict=True)}
+    values = 1.0 / (1.0 + counts)  # every value a numerical head can produce
+    grid = torch.cartesian_prod(*[values] * n_inputs).reshape(-1, n_inputs)
+    out = mlp.net(grid).argmax(-1).tolist()
+    keys = [tuple(row) if n_inputs > 1 else row[0] for row in grid.tolist()]
+    return dict(zip(keys, out, strict=True))
 
 
 def _layer_modules(model, layer_index, layer, cat_names, num_names, domains):
@@ -96,9 +99,10 @@ def _layer_modules(model, layer_index, layer, cat_names, num_names, domains):
         new.append(ModuleSpec("mlp", f"mlp_{layer_index}_{m}_outputs", {"first": a, "second": b},
                               table=table))  # fmt: skip
     for m, mlp in enumerate(layer.num_mlps):
-        x = num_names[mlp.input.chosen()]
-        table = _num_mlp_table(mlp, cfg.max_len)
-        new.append(ModuleSpec("numerical_mlp", f"num_mlp_{layer_index}_{m}_outputs", {"input": x},
+        roles = ("first", "second") if mlp.second is not None else ("input",)
+        reads = {r: num_names[c.chosen()] for r, c in zip(roles, mlp.choices(), strict=True)}
+        table = _num_mlp_table(mlp, len(roles), cfg.max_len)
+        new.append(ModuleSpec("numerical_mlp", f"num_mlp_{layer_index}_{m}_outputs", reads,
                               table=table))  # fmt: skip
     for spec in new:
         domains[spec.name] = list(range(K))
