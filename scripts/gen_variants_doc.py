@@ -157,8 +157,13 @@ Circuit diagrams (Abbott 2024) are not generated for any variant yet.
 from workbench import Model, ModelConfig
 from workbench.variants.moe import TopKMoE
 
-cfg = ModelConfig(attention="sigmoid", norm="crmsnorm", norm_placement="peri",
-                  mlp=TopKMoE(n_experts=8, k=2), position={{"name": "comrope", "block_size": 4}})
+cfg = ModelConfig(
+    attention="sigmoid",
+    norm="crmsnorm",
+    norm_placement="peri",
+    mlp=TopKMoE(n_experts=8, k=2),
+    position={{"name": "comrope", "block_size": 4}},
+)
 Model(cfg)
 ModelConfig(attention="sigmod")
 # ValueError: Unknown attention variant 'sigmod'. Did you mean: sigmoid?
