@@ -14,15 +14,15 @@ from collections import defaultdict
 
 import torch
 
-from workbench.data.rasp import make_task
 from workbench.programs import load_checkpoint
 from workbench.programs.model import encode
+from workbench.programs.train import task_of_run
 
 
 def accuracy_by_length(run: str) -> dict[int, list[tuple[int, bool]]]:
     """Input length -> (position, correct) for every labelled test position."""
     model, meta = load_checkpoint(run)
-    task = make_task(model.cfg.task, **meta["training"]["data"])
+    task = task_of_run(meta)
     batch = encode(model.cfg, task.test)
     with torch.no_grad():
         correct = model.predict(batch) == batch.labels

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from workbench.data.rasp import make_task
 from workbench.programs import load_checkpoint, verify
 from workbench.programs.cli import decompile_checkpoint
+from workbench.programs.train import task_of_run
 
 
 def publish(run: Path, out_dir: Path) -> None:
@@ -30,7 +30,7 @@ def publish(run: Path, out_dir: Path) -> None:
     decompile_checkpoint(run, program)
     ruff = Path(sys.executable).with_name("ruff")
     subprocess.run([str(ruff), "format", "-q", str(program)], check=True)
-    task = make_task(model.cfg.task, **meta["training"]["data"])
+    task = task_of_run(meta)
     report = verify(model, program, task.test, progress=False)
     print(f"formatted {program}: {report.summary()}")
     if report.agreement != 1.0:

@@ -16,6 +16,7 @@ from workbench.programs.browser import program_browser, selected_keys
 from workbench.programs.dataflow import dataflow_svg
 from workbench.programs.model import ProgramConfig, ProgramModel
 from workbench.programs.spec import extract
+from workbench.programs.train import task_of_run
 
 ROOT = Path(__file__).parents[2]
 NOTEBOOK = ROOT / "notebooks" / "transformer_programs.ipynb"
@@ -31,7 +32,11 @@ def test_programs_cli_train_then_decompile(tmp_path, capsys):
     flags = ["--layers", "1", "--heads", "1", "--mlps", "1", "--epochs", "2", "--n-examples", "300"]
     _programs_cli(["programs", "train", "--task", "hist", *flags, "--out", str(out)])
     meta = json.loads((out / "config.json").read_text())
-    assert meta["training"]["data"] == {"n_examples": 300, "seed": 0}
+    assert meta["training"]["data"] == {"n_examples": 300, "seed": 0, "max_len": 8}
+    assert task_of_run(meta).test == make_task("hist", n_examples=300).test
+    # runs from before max_len was recorded regenerate with their config's (9 for hist)
+    old = {"config": {**meta["config"], "max_len": 9}, "training": {"data": {"n_examples": 300}}}
+    assert task_of_run(old).max_len == 9
     verified = json.loads((out / "hist_program.verify.json").read_text())
     assert verified["agreement"] == 1.0 and verified["n_examples"] == 30
     _programs_cli(["programs", "decompile", str(out), "--out", str(tmp_path / "p.py")])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.data.rasp import make_task
+from workbench.programs.train import task_of_run
 
 PUBLISHED = Path(__file__).parents[2] / "docs" / "programs"
 
@@ -17,7 +17,7 @@ def test_published_program_scores_its_recorded_accuracy(task_name):
     program = runpy.run_path(str(PUBLISHED / f"{task_name}_program.py"))
     report = json.loads((PUBLISHED / f"{task_name}_program.verify.json").read_text())
     run = json.loads((PUBLISHED / f"{task_name}_run.json").read_text())
-    task = make_task(task_name, **run["training"]["data"])
+    task = task_of_run(run)
     right = total = 0
     for tokens, labels in task.test:
         predicted = program["run"](list(tokens))

@@ -23,7 +23,7 @@ def test_rasp_labels_match_definitions():
     hist = make_task("hist", n_examples=200)
     for xs, ys in hist.train:
         assert list(ys[1:]) == [xs[1:].count(x) for x in xs[1:]]
-    assert hist.max_len <= 9 and set(hist.vocab) == {BOS, *range(6)}
+    assert hist.max_len == 8 and set(hist.vocab) == {BOS, *range(6)}  # the paper: BOS + 7
     assert dyck_labels(list("(()"), {"(": ")"}) == ["P", "P", "P"]
     assert dyck_labels(list("())("), {"(": ")"}) == ["P", "T", "F", "F"]
     assert dyck_labels(list("({)}"), {"(": ")", "{": "}"}) == ["P", "P", "F", "F"]

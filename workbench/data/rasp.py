@@ -1,8 +1,9 @@
 """RASP-style sequence tasks with the settings of Transformer Programs.
 
 Friedman, Wettig & Chen, "Learning Transformer Programs", NeurIPS 2023 (arXiv 2306.01128),
-Section 4.1: reverse and sort (5 symbols + BOS + EOS, length <= 8), hist, double hist and
-most-freq (6 symbols + BOS, length <= 8), Dyck-1 and Dyck-2 (length 16, a label per position).
+Section 4.1: reverse and sort (5 symbols + BOS + EOS), hist, double hist and most-freq (6
+symbols + BOS), at most 8 positions including BOS/EOS; Dyck-1 and Dyck-2 (16 positions, a label
+per position). The lengths follow the authors' released data code (`make_reverse` etc.).
 Each task holds N unique examples (default 20,000), split 10% test, then 10% of the rest
 validation; the split is a deterministic function of the seed.
 
@@ -179,20 +180,34 @@ def _dyck_draw(rng: random.Random, pairs: dict[str, str], length: int) -> Callab
 TASK_NAMES = ("reverse", "hist", "double_hist", "sort", "most_freq", "dyck1", "dyck2")
 
 
-def make_task(name: str, n_examples: int = 20_000, seed: int = 0) -> Task:
-    """One of `TASK_NAMES` with the paper's vocabulary and length settings."""
+def paper_max_len(name: str) -> int:
+    """Positions including BOS/EOS in the paper's setting of task `name`."""
+    return 16 if name.startswith("dyck") else 8
+
+
+def make_task(
+    name: str, n_examples: int = 20_000, seed: int = 0, max_len: int | None = None
+) -> Task:
+    """One of `TASK_NAMES` with the paper's vocabulary and length settings. `max_len` counts
+    positions including BOS (and EOS), as the paper's code does: 8 by default (at most 6
+    symbols for reverse and sort, 7 for hist, double hist and most-freq), 16 for Dyck (15
+    symbols). Runs made before this setting used 10, 9 and 17."""
     if name not in TASK_NAMES:
         close = difflib.get_close_matches(name, TASK_NAMES, n=3)
         raise ValueError(f"unknown task {name!r}; did you mean {close}? Tasks: {TASK_NAMES}")
+    max_len = max_len or paper_max_len(name)
+    specials = 2 if name in ("sort", "reverse") else 1
+    if max_len <= specials:
+        raise ValueError(f"max_len {max_len} leaves no room for symbols in {name!r}")
     if name.startswith("dyck"):
         pairs = {"(": ")"} if name == "dyck1" else {"(": ")", "{": "}"}
-        draw = _dyck_draw(random.Random(seed), pairs, 16)
+        draw = _dyck_draw(random.Random(seed), pairs, max_len - 1)
         fn = lambda xs: dyck_labels(xs, pairs)  # noqa: E731
         return build_task(name, draw, fn, sorted([*pairs, *pairs.values()]), n_examples, seed)
     if name in ("sort", "reverse"):
         fn = sorted if name == "sort" else (lambda xs: xs[::-1])
         return Task.from_function(
-            name, fn, vocab=range(5), max_len=8, n_examples=n_examples, seed=seed, eos=True
+            name, fn, range(5), max_len - 2, n_examples=n_examples, seed=seed, eos=True
         )
     fn = {"hist": hist, "double_hist": double_hist, "most_freq": most_freq}[name]
-    return Task.from_function(name, fn, vocab=range(6), max_len=8, n_examples=n_examples, seed=seed)
+    return Task.from_function(name, fn, range(6), max_len - 1, n_examples=n_examples, seed=seed)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.checkpoint import atomic_write
-from workbench.data.rasp import TASK_NAMES, make_task
+from workbench.data.rasp import TASK_NAMES, make_task, paper_max_len
 
 CAUSAL_TASKS = ("dyck1", "dyck2")
 
@@ -44,14 +44,13 @@ def decompile_checkpoint(folder: str | Path, out: str | Path, check: bool = True
     test split (regenerated from the seed and size stored in the checkpoint) and write
     `<out>.verify.json` beside it."""
     from workbench.programs.decompile import write_program
-    from workbench.programs.train import load_checkpoint
+    from workbench.programs.train import load_checkpoint, task_of_run
     from workbench.programs.verify import verify
 
     model, meta = load_checkpoint(folder)
     out = write_program(model, out, header_text(meta))
-    data = meta.get("training", {}).get("data")
-    if check and data:
-        task = make_task(model.cfg.task, **data)
+    if check and meta.get("training", {}).get("data"):
+        task = task_of_run(meta)
         report = verify(model, out, task.test)
         write_program(model, out, header_text(meta, report))  # same program, results in header
         _write_json(out.with_suffix(".verify.json"), report.__dict__)
@@ -68,7 +67,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     from workbench.programs.train import save_checkpoint, train_program
 
     torch.set_num_threads(args.threads)
-    task = make_task(args.task, n_examples=args.n_examples, seed=args.seed)
+    max_len = args.max_len or paper_max_len(args.task)
+    task = make_task(args.task, n_examples=args.n_examples, seed=args.seed, max_len=max_len)
     cfg = ProgramConfig.for_task(
         task,
         n_layers=args.layers,
@@ -90,7 +90,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         lr=args.lr,
         loss_per=args.loss_per,
     )
-    run.settings["data"] = {"n_examples": args.n_examples, "seed": args.seed}
+    run.settings["data"] = {"n_examples": args.n_examples, "seed": args.seed, "max_len": max_len}
     out = save_checkpoint(run, args.out)
     print(f"{task.name}: val {100 * run.val_accuracy:.2f}%, test {100 * run.test_accuracy:.2f}% "
           f"({run.seconds:.0f} s) -> {out}")  # fmt: skip
@@ -122,6 +122,11 @@ def add_subcommands(subparsers: Any) -> None:
         ("--mlp-hidden", 32, "hidden units of every MLP"),
     ):
         train.add_argument(flag, type=int, default=default, help=text)
+    train.add_argument(
+        "--max-len",
+        type=int,
+        help="longest input in positions, BOS/EOS included (default: the paper's, 8; Dyck 16)",
+    )
     train.add_argument("--num-heads", type=int, help="numerical heads per layer (default --heads)")
     train.add_argument("--num-mlps", type=int, help="numerical MLPs per layer (default --mlps)")
     train.add_argument("--lr", type=float, default=5e-2, help="Adam learning rate (paper: 5e-2)")

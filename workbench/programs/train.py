@@ -32,7 +32,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from workbench.core.checkpoint import atomic_write, load_exact, read_state, save_state
-from workbench.data.rasp import Task
+from workbench.data.rasp import Task, make_task
 from workbench.programs.model import Batch, ProgramConfig, ProgramModel, encode
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
@@ -147,6 +147,14 @@ def save_checkpoint(run: TrainRun, folder: str | Path) -> Path:
     text = json.dumps(meta, indent=1)
     atomic_write(folder / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
     return folder
+
+
+def task_of_run(meta: dict[str, Any]) -> Task:
+    """The task a checkpoint trained on, regenerated from the settings it recorded. Runs made
+    before `max_len` was recorded get the config's, which for 20,000 examples is the longest
+    input and so what was asked for."""
+    data = {"max_len": meta["config"]["max_len"], **meta["training"]["data"]}
+    return make_task(meta["config"]["task"], **data)
 
 
 def load_checkpoint(folder: str | Path) -> tuple[ProgramModel, dict[str, Any]]:
