@@ -36,11 +36,14 @@ def load(run: Path) -> dict:
 
 def recipe(r: dict) -> str:
     """How the run differs from the paper's recipe: the loss averaging, the inputs of a
-    numerical MLP, and the learning rate, soft attention scores and MLP width when they are
-    not the defaults."""
+    numerical MLP, and the input length, learning rate, soft attention scores and MLP width
+    when they are not the paper's / the defaults."""
     c, t = r["config"], r["training"]
     # runs made before these options existed: per-token loss, one-input numerical MLPs
     parts = [t.get("loss_per", "token"), f"num MLP {c.get('num_mlp_inputs', 1)}-in"]
+    max_len = t["data"].get("max_len", c["max_len"])
+    if max_len != (16 if r["task"].startswith("dyck") else 8):
+        parts.append(f"{max_len} positions")
     if t["lr"] != 5e-2:
         parts.append(f"lr {t['lr']:g}")
     if c.get("attention_scores", "linear") != "linear":
