@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from workbench.data.rasp import paper_max_len
+
 # Friedman, Wettig & Chen 2023, Table 1: test accuracy and layers/heads/MLPs of the best run.
 # Heads and MLPs there count categorical + numerical ones: the authors' released scripts
 # (scripts/rasp.sh, rasp_sort.sh) split them evenly, e.g. sort H8 M4 = 4+4 heads, 2+2 MLPs.
@@ -42,7 +44,7 @@ def recipe(r: dict) -> str:
     # runs made before these options existed: per-token loss, one-input numerical MLPs
     parts = [t.get("loss_per", "token"), f"num MLP {c.get('num_mlp_inputs', 1)}-in"]
     max_len = t["data"].get("max_len", c["max_len"])
-    if max_len != (16 if r["task"].startswith("dyck") else 8):
+    if max_len != paper_max_len(r["task"]):
         parts.append(f"{max_len} positions")
     if t["lr"] != 5e-2:
         parts.append(f"lr {t['lr']:g}")
