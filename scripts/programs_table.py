@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 
 from workbench.data.rasp import paper_max_len
+from workbench.programs.model import ProgramConfig
+
+DEFAULTS = ProgramConfig(vocab=(), labels=(), max_len=0)
 
 # Friedman, Wettig & Chen 2023, Table 1: test accuracy and layers/heads/MLPs of the best run.
 # Heads and MLPs there count categorical + numerical ones: the authors' released scripts
@@ -40,18 +43,19 @@ def recipe(r: dict) -> str:
     """How the run differs from the paper's recipe: the loss averaging, the inputs of a
     numerical MLP, and the input length, learning rate, soft attention scores and MLP width
     when they are not the paper's / the defaults."""
-    c, t = r["config"], r["training"]
-    # runs made before these options existed: per-token loss, one-input numerical MLPs
-    parts = [t.get("loss_per", "token"), f"num MLP {c.get('num_mlp_inputs', 1)}-in"]
-    max_len = t["data"].get("max_len", c["max_len"])
+    t = r["training"]
+    cfg = ProgramConfig.from_dict(r["config"])  # fills fields older configs lack
+    # runs made before `--loss-per` existed averaged the loss per token
+    parts = [t.get("loss_per", "token"), f"num MLP {cfg.num_mlp_inputs}-in"]
+    max_len = t["data"].get("max_len", cfg.max_len)
     if max_len != paper_max_len(r["task"]):
         parts.append(f"{max_len} positions")
     if t["lr"] != 5e-2:
         parts.append(f"lr {t['lr']:g}")
-    if c.get("attention_scores", "linear") != "linear":
-        parts.append(f"{c['attention_scores']} attn")
-    if c.get("mlp_hidden", 32) != 32:
-        parts.append(f"hidden {c['mlp_hidden']}")
+    if cfg.attention_scores != DEFAULTS.attention_scores:
+        parts.append(f"{cfg.attention_scores} attn")
+    if cfg.mlp_hidden != DEFAULTS.mlp_hidden:
+        parts.append(f"hidden {cfg.mlp_hidden}")
     return ", ".join(parts)
 
 

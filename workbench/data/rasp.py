@@ -196,18 +196,18 @@ def make_task(
         close = difflib.get_close_matches(name, TASK_NAMES, n=3)
         raise ValueError(f"unknown task {name!r}; did you mean {close}? Tasks: {TASK_NAMES}")
     max_len = max_len or paper_max_len(name)
-    specials = 2 if name in ("sort", "reverse") else 1
-    if max_len <= specials:
+    n_symbols = max_len - (2 if name in ("sort", "reverse") else 1)  # BOS (and EOS)
+    if n_symbols < 1:
         raise ValueError(f"max_len {max_len} leaves no room for symbols in {name!r}")
     if name.startswith("dyck"):
         pairs = {"(": ")"} if name == "dyck1" else {"(": ")", "{": "}"}
-        draw = _dyck_draw(random.Random(seed), pairs, max_len - 1)
+        draw = _dyck_draw(random.Random(seed), pairs, n_symbols)
         fn = lambda xs: dyck_labels(xs, pairs)  # noqa: E731
         return build_task(name, draw, fn, sorted([*pairs, *pairs.values()]), n_examples, seed)
     if name in ("sort", "reverse"):
         fn = sorted if name == "sort" else (lambda xs: xs[::-1])
         return Task.from_function(
-            name, fn, range(5), max_len - 2, n_examples=n_examples, seed=seed, eos=True
+            name, fn, range(5), n_symbols, n_examples=n_examples, seed=seed, eos=True
         )
     fn = {"hist": hist, "double_hist": double_hist, "most_freq": most_freq}[name]
-    return Task.from_function(name, fn, range(6), max_len - 1, n_examples=n_examples, seed=seed)
+    return Task.from_function(name, fn, range(6), n_symbols, n_examples=n_examples, seed=seed)

@@ -12,7 +12,7 @@ Example:
     >>> source = decompile(model)              # or: write_program(model, "sort_program.py")
     >>> namespace = {}; exec(compile(source, "sort_program.py", "exec"), namespace)
     >>> namespace["run"](["<s>", 3, 1, 4, 1, 0, "</s>"])   # docs/programs/sort_program.py
-    [3, 0, 1, 1, 3, 4, 4]
+    [1, 0, 1, 1, 3, 4, 4]
 """
 
 from __future__ import annotations

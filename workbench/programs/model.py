@@ -11,7 +11,7 @@ Example:
     >>> model = ProgramModel(ProgramConfig.for_task(task, n_layers=1, n_cat_heads=1))
     >>> batch = encode(task, task.train[:4])
     >>> model(batch.tokens, batch.valid, tau=1.0).shape     # [batch, pos, n_labels]
-    torch.Size([4, 9, 5])
+    torch.Size([4, 8, 4])
 """
 
 from __future__ import annotations
