@@ -37,6 +37,12 @@ def test_programs_cli_train_then_decompile(tmp_path, capsys):
     # runs from before max_len was recorded regenerate with their config's (9 for hist)
     old = {"config": {**meta["config"], "max_len": 9}, "training": {"data": {"n_examples": 300}}}
     assert task_of_run(old).max_len == 9
+    # Dyck runs from before the paper's sampler regenerate with the earlier one
+    dyck = {
+        "config": {**meta["config"], "task": "dyck1", "max_len": 16},
+        "training": old["training"],
+    }
+    assert task_of_run(dyck).test == make_task("dyck1", 300, dyck_sampler="prefix").test
     verified = json.loads((out / "hist_program.verify.json").read_text())
     assert verified["agreement"] == 1.0 and verified["n_examples"] == 30
     _programs_cli(["programs", "decompile", str(out), "--out", str(tmp_path / "p.py")])

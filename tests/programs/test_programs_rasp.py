@@ -1,8 +1,18 @@
 """RASP task generators: determinism, split sizes, labels (Friedman et al. 2023 settings)."""
 
+import random
+
 import pytest
 
-from workbench.data.rasp import BOS, EOS, TASK_NAMES, Task, dyck_labels, make_task
+from workbench.data.rasp import (
+    BOS,
+    DYCK_SAMPLERS,
+    EOS,
+    TASK_NAMES,
+    Task,
+    dyck_labels,
+    make_task,
+)
 
 
 @pytest.mark.parametrize("name", TASK_NAMES)
@@ -39,3 +49,32 @@ def test_rasp_from_function_and_errors():
         make_task("srot")
     with pytest.raises(ValueError, match="unique"):
         Task.from_function("bad", lambda xs: xs, [1, 1], max_len=2)
+
+
+def _depth_never_negative(xs):
+    depth = 0
+    for x in xs:
+        depth += 1 if x == "(" else -1
+        if depth < 0:
+            return False
+    return True
+
+
+def test_dyck_paper_sampler_mixes_cut_balanced_and_random_strings():
+    """The authors' distribution: half balanced strings of 8 pairs cut to 15 symbols (valid
+    throughout, one bracket left open), half uniform random brackets (4.4% of which, 1430 of
+    2 ** 15, are such strings too)."""
+    draw = DYCK_SAMPLERS["paper"](random.Random(0), {"(": ")"}, 15)
+    drawn = [tuple(draw()) for _ in range(4000)]
+    assert {len(xs) for xs in drawn} == {15}
+    cut_balanced = [xs for xs in drawn if _depth_never_negative(xs) and xs.count("(") == 8]
+    assert 0.47 < len(cut_balanced) / len(drawn) < 0.57
+    # growing by append-or-wrap reaches at most 2 ** 7 strings; random ones add ~90 here
+    assert len(set(cut_balanced)) < 128 + 150
+    task = make_task("dyck1", n_examples=4000, seed=1)
+    labels = [y for _, ys in task.test for y in ys if y is not None]
+    assert labels.count("F") > labels.count("P") > labels.count("T") > 0
+    old = make_task("dyck1", n_examples=600, seed=1, dyck_sampler="prefix")
+    assert old.test != make_task("dyck1", n_examples=600, seed=1).test
+    with pytest.raises(ValueError, match="dyck_sampler"):
+        make_task("dyck1", dyck_sampler="uniform")

@@ -157,9 +157,10 @@ def dyck_labels(xs: list, pairs: dict[str, str]) -> list:
     return out
 
 
-def _dyck_draw(rng: random.Random, pairs: dict[str, str], length: int) -> Callable[[], list]:
-    """Half the strings are valid prefixes (open with p=0.5 while closing is possible), half
-    are such prefixes with one random token changed, so all three labels are common."""
+def _dyck_prefix_draw(rng: random.Random, pairs: dict[str, str], length: int) -> Callable[[], list]:
+    """Our first sampler, kept so runs made with it regenerate their data: half the strings
+    are valid prefixes (open with p=0.5 while closing is possible), half are such prefixes
+    with one random token changed."""
     tokens = sorted([*pairs, *pairs.values()])
 
     def draw() -> list:
@@ -177,6 +178,34 @@ def _dyck_draw(rng: random.Random, pairs: dict[str, str], length: int) -> Callab
     return draw
 
 
+def _dyck_paper_draw(rng: random.Random, pairs: dict[str, str], length: int) -> Callable[[], list]:
+    """The distribution of the authors' data code (`make_dyck_pft` run with min = max
+    length): half the strings are uniformly random brackets; half grow a balanced string of
+    (length + 1) // 2 pairs, each step appending a pair or wrapping the string in one, then
+    cut to `length` (padded with random brackets if shorter). The balanced half has few
+    distinct strings (at most 2 ** (pairs - 1) for Dyck-1), so unique Dyck-1 data is mostly
+    random strings, whose first error usually comes early."""
+    tokens = sorted([*pairs, *pairs.values()])
+    opens = sorted(pairs)
+
+    def balanced() -> list:
+        xs: list = []
+        for _ in range((length + 1) // 2):
+            left = rng.choice(opens)
+            xs = [*xs, left, pairs[left]] if rng.random() < 0.5 else [left, *xs, pairs[left]]
+        return xs[:length] + [rng.choice(tokens) for _ in range(length - len(xs))]
+
+    def draw() -> list:
+        if rng.random() < 0.5:
+            return balanced()
+        return [rng.choice(tokens) for _ in range(length)]
+
+    return draw
+
+
+DYCK_SAMPLERS = {"paper": _dyck_paper_draw, "prefix": _dyck_prefix_draw}
+
+
 TASK_NAMES = ("reverse", "hist", "double_hist", "sort", "most_freq", "dyck1", "dyck2")
 
 
@@ -186,12 +215,17 @@ def paper_max_len(name: str) -> int:
 
 
 def make_task(
-    name: str, n_examples: int = 20_000, seed: int = 0, max_len: int | None = None
+    name: str,
+    n_examples: int = 20_000,
+    seed: int = 0,
+    max_len: int | None = None,
+    dyck_sampler: str = "paper",
 ) -> Task:
     """One of `TASK_NAMES` with the paper's vocabulary and length settings. `max_len` counts
     positions including BOS (and EOS), as the paper's code does: 8 by default (at most 6
     symbols for reverse and sort, 7 for hist, double hist and most-freq), 16 for Dyck (15
-    symbols). Runs made before this setting used 10, 9 and 17."""
+    symbols). Runs made before this setting used 10, 9 and 17. `dyck_sampler` picks the
+    Dyck strings: "paper" (the authors' distribution) or "prefix" (ours before it)."""
     if name not in TASK_NAMES:
         close = difflib.get_close_matches(name, TASK_NAMES, n=3)
         raise ValueError(f"unknown task {name!r}; did you mean {close}? Tasks: {TASK_NAMES}")
@@ -201,7 +235,9 @@ def make_task(
         raise ValueError(f"max_len {max_len} leaves no room for symbols in {name!r}")
     if name.startswith("dyck"):
         pairs = {"(": ")"} if name == "dyck1" else {"(": ")", "{": "}"}
-        draw = _dyck_draw(random.Random(seed), pairs, n_symbols)
+        if dyck_sampler not in DYCK_SAMPLERS:
+            raise ValueError(f"dyck_sampler must be in {list(DYCK_SAMPLERS)}: {dyck_sampler!r}")
+        draw = DYCK_SAMPLERS[dyck_sampler](random.Random(seed), pairs, n_symbols)
         fn = lambda xs: dyck_labels(xs, pairs)  # noqa: E731
         return build_task(name, draw, fn, sorted([*pairs, *pairs.values()]), n_examples, seed)
     if name in ("sort", "reverse"):

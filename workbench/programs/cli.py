@@ -91,6 +91,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         loss_per=args.loss_per,
     )
     run.settings["data"] = {"n_examples": args.n_examples, "seed": args.seed, "max_len": max_len}
+    if args.task in CAUSAL_TASKS:  # recorded so later sampler changes keep this run's data
+        run.settings["data"]["dyck_sampler"] = "paper"
     out = save_checkpoint(run, args.out)
     print(f"{task.name}: val {100 * run.val_accuracy:.2f}%, test {100 * run.test_accuracy:.2f}% "
           f"({run.seconds:.0f} s) -> {out}")  # fmt: skip

@@ -152,9 +152,12 @@ def save_checkpoint(run: TrainRun, folder: str | Path) -> Path:
 def task_of_run(meta: dict[str, Any]) -> Task:
     """The task a checkpoint trained on, regenerated from the settings it recorded. Runs made
     before `max_len` was recorded get the config's, which for 20,000 examples is the longest
-    input and so what was asked for."""
+    input and so what was asked for; Dyck runs that recorded no sampler used "prefix"."""
+    name = meta["config"]["task"]
     data = {"max_len": meta["config"]["max_len"], **meta["training"]["data"]}
-    return make_task(meta["config"]["task"], **data)
+    if name.startswith("dyck"):
+        data.setdefault("dyck_sampler", "prefix")
+    return make_task(name, **data)
 
 
 def load_checkpoint(folder: str | Path) -> tuple[ProgramModel, dict[str, Any]]:
