@@ -41,8 +41,8 @@ def load(run: Path) -> dict:
 
 def recipe(r: dict) -> str:
     """How the run differs from the paper's recipe: the loss averaging, the inputs of a
-    numerical MLP, and the input length, learning rate, soft attention scores and MLP width
-    when they are not the paper's / the defaults."""
+    numerical MLP, and the input length, Dyck sampler, learning rate, soft attention scores
+    and MLP width when they are not the paper's / the defaults."""
     t = r["training"]
     cfg = ProgramConfig.from_dict(r["config"])  # fills fields older configs lack
     # runs made before `--loss-per` existed averaged the loss per token
@@ -50,6 +50,8 @@ def recipe(r: dict) -> str:
     max_len = t["data"].get("max_len", cfg.max_len)
     if max_len != paper_max_len(r["task"]):
         parts.append(f"{max_len} positions")
+    if r["task"].startswith("dyck") and t["data"].get("dyck_sampler", "prefix") != "paper":
+        parts.append("prefix sampler")  # runs before the paper's sampler recorded none
     if t["lr"] != 5e-2:
         parts.append(f"lr {t['lr']:g}")
     if cfg.attention_scores != DEFAULTS.attention_scores:

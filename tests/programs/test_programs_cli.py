@@ -43,6 +43,10 @@ def test_programs_cli_train_then_decompile(tmp_path, capsys):
         "training": old["training"],
     }
     assert task_of_run(dyck).test == make_task("dyck1", 300, dyck_sampler="prefix").test
+    _programs_cli(["programs", "train", "--task", "dyck1", *flags, "--out", str(tmp_path / "d")])
+    dyck = json.loads((tmp_path / "d" / "config.json").read_text())
+    assert dyck["training"]["data"]["dyck_sampler"] == "paper"
+    assert task_of_run(dyck).test == make_task("dyck1", 300).test
     verified = json.loads((out / "hist_program.verify.json").read_text())
     assert verified["agreement"] == 1.0 and verified["n_examples"] == 30
     _programs_cli(["programs", "decompile", str(out), "--out", str(tmp_path / "p.py")])

@@ -204,6 +204,7 @@ def _dyck_paper_draw(rng: random.Random, pairs: dict[str, str], length: int) -> 
 
 
 DYCK_SAMPLERS = {"paper": _dyck_paper_draw, "prefix": _dyck_prefix_draw}
+DEFAULT_DYCK_SAMPLER = "paper"
 
 
 TASK_NAMES = ("reverse", "hist", "double_hist", "sort", "most_freq", "dyck1", "dyck2")
@@ -219,7 +220,7 @@ def make_task(
     n_examples: int = 20_000,
     seed: int = 0,
     max_len: int | None = None,
-    dyck_sampler: str = "paper",
+    dyck_sampler: str = DEFAULT_DYCK_SAMPLER,
 ) -> Task:
     """One of `TASK_NAMES` with the paper's vocabulary and length settings. `max_len` counts
     positions including BOS (and EOS), as the paper's code does: 8 by default (at most 6

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.checkpoint import atomic_write
-from workbench.data.rasp import TASK_NAMES, make_task, paper_max_len
+from workbench.data.rasp import DEFAULT_DYCK_SAMPLER, TASK_NAMES, make_task, paper_max_len
 
 CAUSAL_TASKS = ("dyck1", "dyck2")
 
@@ -92,7 +92,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
     run.settings["data"] = {"n_examples": args.n_examples, "seed": args.seed, "max_len": max_len}
     if args.task in CAUSAL_TASKS:  # recorded so later sampler changes keep this run's data
-        run.settings["data"]["dyck_sampler"] = "paper"
+        run.settings["data"]["dyck_sampler"] = DEFAULT_DYCK_SAMPLER
     out = save_checkpoint(run, args.out)
     print(f"{task.name}: val {100 * run.val_accuracy:.2f}%, test {100 * run.test_accuracy:.2f}% "
           f"({run.seconds:.0f} s) -> {out}")  # fmt: skip
