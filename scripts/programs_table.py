@@ -13,8 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-from workbench.data.rasp import paper_max_len
+from workbench.data.rasp import DEFAULT_DYCK_SAMPLER, paper_max_len
 from workbench.programs.model import ProgramConfig
+from workbench.programs.train import recorded_data
 
 DEFAULTS = ProgramConfig(vocab=(), labels=(), max_len=0)
 
@@ -47,11 +48,11 @@ def recipe(r: dict) -> str:
     cfg = ProgramConfig.from_dict(r["config"])  # fills fields older configs lack
     # runs made before `--loss-per` existed averaged the loss per token
     parts = [t.get("loss_per", "token"), f"num MLP {cfg.num_mlp_inputs}-in"]
-    max_len = t["data"].get("max_len", cfg.max_len)
-    if max_len != paper_max_len(r["task"]):
-        parts.append(f"{max_len} positions")
-    if r["task"].startswith("dyck") and t["data"].get("dyck_sampler", "prefix") != "paper":
-        parts.append("prefix sampler")  # runs before the paper's sampler recorded none
+    data = recorded_data(r)  # older runs' length and Dyck sampler filled in
+    if data["max_len"] != paper_max_len(r["task"]):
+        parts.append(f"{data['max_len']} positions")
+    if data.get("dyck_sampler", DEFAULT_DYCK_SAMPLER) != DEFAULT_DYCK_SAMPLER:
+        parts.append(f"{data['dyck_sampler']} sampler")
     if t["lr"] != 5e-2:
         parts.append(f"lr {t['lr']:g}")
     if cfg.attention_scores != DEFAULTS.attention_scores:

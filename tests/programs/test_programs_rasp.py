@@ -51,15 +51,6 @@ def test_rasp_from_function_and_errors():
         Task.from_function("bad", lambda xs: xs, [1, 1], max_len=2)
 
 
-def _depth_never_negative(xs):
-    depth = 0
-    for x in xs:
-        depth += 1 if x == "(" else -1
-        if depth < 0:
-            return False
-    return True
-
-
 def test_dyck_paper_sampler_mixes_cut_balanced_and_random_strings():
     """The authors' distribution: half balanced strings of 8 pairs cut to 15 symbols (valid
     throughout, one bracket left open), half uniform random brackets (4.4% of which, 1430 of
@@ -67,7 +58,8 @@ def test_dyck_paper_sampler_mixes_cut_balanced_and_random_strings():
     draw = DYCK_SAMPLERS["paper"](random.Random(0), {"(": ")"}, 15)
     drawn = [tuple(draw()) for _ in range(4000)]
     assert {len(xs) for xs in drawn} == {15}
-    cut_balanced = [xs for xs in drawn if _depth_never_negative(xs) and xs.count("(") == 8]
+    valid = [xs for xs in drawn if "F" not in dyck_labels(list(xs), {"(": ")"})]
+    cut_balanced = [xs for xs in valid if xs.count("(") == 8]
     assert 0.47 < len(cut_balanced) / len(drawn) < 0.57
     # growing by append-or-wrap reaches at most 2 ** 7 strings; random ones add ~90 here
     assert len(set(cut_balanced)) < 128 + 150

@@ -149,15 +149,20 @@ def save_checkpoint(run: TrainRun, folder: str | Path) -> Path:
     return folder
 
 
-def task_of_run(meta: dict[str, Any]) -> Task:
-    """The task a checkpoint trained on, regenerated from the settings it recorded. Runs made
-    before `max_len` was recorded get the config's, which for 20,000 examples is the longest
-    input and so what was asked for; Dyck runs that recorded no sampler used "prefix"."""
-    name = meta["config"]["task"]
+def recorded_data(meta: dict[str, Any]) -> dict[str, Any]:
+    """The `make_task` settings a checkpoint recorded, with what older runs left out filled
+    in: runs made before `max_len` was recorded get the config's, which for 20,000 examples is
+    the longest input and so what was asked for; Dyck runs that recorded no sampler used
+    "prefix"."""
     data = {"max_len": meta["config"]["max_len"], **meta["training"]["data"]}
-    if name.startswith("dyck"):
+    if meta["config"]["task"].startswith("dyck"):
         data.setdefault("dyck_sampler", "prefix")
-    return make_task(name, **data)
+    return data
+
+
+def task_of_run(meta: dict[str, Any]) -> Task:
+    """The task a checkpoint trained on, regenerated from the settings it recorded."""
+    return make_task(meta["config"]["task"], **recorded_data(meta))
 
 
 def load_checkpoint(folder: str | Path) -> tuple[ProgramModel, dict[str, Any]]:
