@@ -29,8 +29,7 @@ HEADS, D_HEAD = 8, 64
 def inputs(kind: str, t: int):
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(1, HEADS, t, D_HEAD, generator=g) for _ in range(3))
-    options = {"gate_logits": torch.randn(1, HEADS, t, generator=g)} if kind == "gated" else {}
-    return q, k, v, options
+    return q, k, v
 
 
 def largest_tensor_mib(call) -> float:
@@ -54,15 +53,15 @@ def largest_tensor_mib(call) -> float:
 
 def measure_one(kind: str, t: int, backend: str, chunk: int, repeats: int) -> dict:
     """Runs inside the subprocess."""
-    from workbench.kernels.attention import SUPPORTED_STATS, attention_forward
+    from workbench.kernels.attention import KINDS, attention_forward
 
     torch.set_num_threads(1)
-    q, k, v, options = inputs(kind, t)
-    stats = SUPPORTED_STATS[kind]
+    q, k, v = inputs(kind, t)
+    stats = KINDS[kind].statistics
 
     def call():
         return attention_forward(
-            q, k, v, kind=kind, causal=True, stats=stats, backend=backend, chunk=chunk, **options
+            q, k, v, kind=kind, causal=True, stats=stats, backend=backend, chunk=chunk
         )
 
     memory = peak_memory_mib(call)  # first call: nothing cached by the allocator yet

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
-from workbench.kernels.attention.reference import alibi
+from workbench.kernels.attention.scores import alibi
 
 
 def prepare(q: Tensor, k: Tensor, v: Tensor, scale: float | None, slopes: Tensor | None):
@@ -47,13 +47,18 @@ def key_chunks(
     causal: bool,
     slopes: Tensor | None,
     chunk: int,
-) -> Iterator[tuple[slice, Float[Tensor, "batch head q c"], Bool[Tensor, "q c"] | None]]:
-    """Score tiles (masked with -inf) for one query block; fully-future chunks are skipped.
+    key_lengths: Tensor | None = None,
+) -> Iterator[tuple[slice, Float[Tensor, "batch head q c"], Bool[Tensor, "b q c"] | None]]:
+    """Score tiles (masked with -inf) for one query block; fully-future chunks and chunks
+    past every row's padding are skipped.
 
-    Yields (key slice, scores, visible mask or None when the whole tile is visible).
+    Yields (key slice, scores, visible mask `[batch_or_1, 1, q, c]` or None when the whole
+    tile is visible).
     """
     n_k = k.shape[2]
     k_end = min(n_k, int(q_pos[-1]) + 1) if causal else n_k
+    if key_lengths is not None:
+        k_end = min(k_end, int(key_lengths.max()))
     for k0 in range(0, k_end, chunk):
         k_pos = torch.arange(k0, min(k0 + chunk, n_k), device=k.device)
         keys = slice(k0, k0 + len(k_pos))
@@ -62,9 +67,23 @@ def key_chunks(
             s = s + alibi(slopes, q_pos, k_pos)
         visible = None
         if causal and int(k_pos[-1]) > int(q_pos[0]):
-            visible = k_pos[None, :] <= q_pos[:, None]
+            visible = (k_pos[None, :] <= q_pos[:, None])[None, None]
+        if key_lengths is not None and int(k_pos[-1]) >= int(key_lengths.min()):
+            real = (k_pos < key_lengths[:, None])[:, None, None, :]
+            visible = real if visible is None else visible & real
+        if visible is not None:
             s = s.masked_fill(~visible, float("-inf"))
         yield keys, s, visible
+
+
+def visible_count(
+    q_pos: Tensor, n_k: int, causal: bool, key_lengths: Tensor | None, dtype
+) -> Float[Tensor, "batch_or_1 1 q"]:
+    """Number of keys each query of a block sees (causal and padding)."""
+    limit = torch.full_like(q_pos, n_k) if not causal else q_pos + 1
+    if key_lengths is None:
+        return limit.to(dtype)[None, None]
+    return torch.minimum(limit[None, :], key_lengths[:, None]).to(dtype)[:, None]
 
 
 _FLOOR = -1e4  # e^-1e4 == 0 in float32 and float64

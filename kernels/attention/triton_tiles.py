@@ -39,6 +39,7 @@ def score_tile(
     """Scores of one key block, base 2, invisible keys at -inf: [BLOCK_M, BLOCK_N].
 
     `slope` is the ALiBi slope already multiplied by log2(e) (ignored without HAS_ALIBI).
+    `n_k` here is the number of valid (non-padding) keys of the row.
     """
     k_idx = start_n + offs_n
     k_ok = k_idx < n_k
@@ -56,19 +57,30 @@ def score_tile(
 
 @triton.jit
 def key_block_bounds(
-    pid_m, n_q, n_k, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, CAUSAL: tl.constexpr
-):
+    pid_m, n_q, n_k, n_valid, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    CAUSAL: tl.constexpr,
+):  # fmt: skip
     """(interior_end, end) of the key loop of query block `pid_m`.
 
     Keys [0, interior_end) are whole blocks visible to every row of the block; keys
-    [interior_end, end) need masks (causal diagonal, ragged tail). Causal key blocks wholly
-    in the future of the block's last query are skipped. Queries are the last n_q of n_k.
+    [interior_end, end) need masks (causal diagonal, ragged tail, padding). Causal key
+    blocks wholly in the future of the block's last query, and keys at or past `n_valid`
+    (this row's padding starts there), are skipped. Queries are the last n_q of n_k.
     """
     first_q = (n_k - n_q) + pid_m * BLOCK_M
     if CAUSAL:
-        end = tl.minimum(n_k, first_q + BLOCK_M)
-        interior_end = tl.minimum(first_q + 1, n_k) // BLOCK_N * BLOCK_N
+        end = tl.minimum(n_valid, first_q + BLOCK_M)
+        interior_end = tl.minimum(first_q + 1, n_valid) // BLOCK_N * BLOCK_N
     else:
-        end = n_k
-        interior_end = n_k // BLOCK_N * BLOCK_N
+        end = n_valid
+        interior_end = n_valid // BLOCK_N * BLOCK_N
     return interior_end, end
+
+
+@triton.jit
+def valid_keys(LENS, b, n_k, HAS_LENS: tl.constexpr):
+    """Keys of batch row `b` that are not padding: its length, or all n_k."""
+    n_valid = n_k
+    if HAS_LENS:
+        n_valid = tl.minimum(tl.load(LENS + b).to(tl.int32), n_k)
+    return n_valid

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Sequence
 
-from jaxtyping import Float
+from jaxtyping import Bool, Float
 from torch import Tensor
 from workbench.kernels.mlp.chunked import mlp_activation_chunked
 from workbench.kernels.mlp.reference import ACTIVATIONS, MLP_STATS, mlp_activation_reference
@@ -52,10 +52,12 @@ def mlp_activation(
     stats: Sequence[str] = MLP_STATS,
     top_k: int | None = None,
     threshold: float = 0.0,
+    token_mask: Bool[Tensor, "batch pos"] | None = None,
     backend: str = "auto",
 ) -> tuple[Float[Tensor, "batch pos d_mlp"], dict[str, Tensor]]:
     """Activation and statistics: `nonzero_frac` float32 [batch, pos] (fraction of neurons
-    with |post| > threshold) and `fire_count` int64 [d_mlp] (tokens each neuron fired on).
+    with |post| > threshold) and `fire_count` int64 [d_mlp] (tokens each neuron fired on;
+    only tokens where `token_mask` is True count, padding never does).
 
     Example:
         >>> post, st = mlp_activation(pre, act="relu", stats=("fire_count",), top_k=16)
@@ -67,7 +69,12 @@ def mlp_activation(
         # The top-k kernel keeps whole rows in registers; wider rows take the chunked path.
         fits = top_k is None or pre.shape[-1] <= MAX_TOPK_COLS
         backend = "triton" if pre.is_cuda and fits and triton_available() else "chunked"
-    kw = dict(act=act, stats=stats, top_k=top_k, threshold=threshold)
+    if token_mask is not None and token_mask.shape != pre.shape[:-1]:
+        raise ValueError(
+            f"token_mask must be [batch, pos] = {list(pre.shape[:-1])}, "
+            f"got {list(token_mask.shape)}"
+        )
+    kw = dict(act=act, stats=stats, top_k=top_k, threshold=threshold, token_mask=token_mask)
     if backend == "reference":
         return mlp_activation_reference(pre, **kw)
     if backend == "chunked":

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from jaxtyping import Float
+from jaxtyping import Bool, Float
 from torch import Tensor
-from workbench.kernels.mlp.reference import ACTIVATIONS, MLP_STATS, keep_top_k
+from workbench.kernels.mlp.reference import ACTIVATIONS, MLP_STATS, fired, keep_top_k
 
 
 def mlp_activation_chunked(
@@ -21,6 +21,7 @@ def mlp_activation_chunked(
     stats: Sequence[str] = MLP_STATS,
     top_k: int | None = None,
     threshold: float = 0.0,
+    token_mask: Bool[Tensor, "batch pos"] | None = None,
     chunk: int = 4096,
 ) -> tuple[Float[Tensor, "batch pos d_mlp"], dict[str, Tensor]]:
     """Example:
@@ -28,6 +29,7 @@ def mlp_activation_chunked(
     """
     fn = ACTIVATIONS[act]
     rows = pre.reshape(-1, pre.shape[-1])
+    real = token_mask.reshape(-1) if token_mask is not None else None
     post = torch.empty_like(rows)
     frac = torch.empty(rows.shape[0], dtype=torch.float32, device=pre.device)
     counts = torch.zeros(rows.shape[-1], dtype=torch.int64, device=pre.device)
@@ -37,8 +39,10 @@ def mlp_activation_chunked(
             block = keep_top_k(block, top_k)
         post[r0 : r0 + chunk] = block
         if stats:
-            fired = block.abs() > threshold
-            frac[r0 : r0 + chunk] = fired.sum(-1, dtype=torch.int64) / rows.shape[-1]
-            counts += fired.sum(0, dtype=torch.int64)
+            on = fired(block, threshold)
+            frac[r0 : r0 + chunk] = on.sum(-1, dtype=torch.int64) / rows.shape[-1]
+            if real is not None:
+                on &= real[r0 : r0 + chunk, None]
+            counts += on.sum(0, dtype=torch.int64)
     values = {"nonzero_frac": frac.reshape(pre.shape[:-1]), "fire_count": counts}
     return post.reshape(pre.shape), {name: values[name] for name in stats}

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -33,13 +33,24 @@ def keep_top_k(post: Float[Tensor, "... d_mlp"], k: int) -> Float[Tensor, "... d
     return torch.zeros_like(post).scatter(-1, index, values)
 
 
+def fired(post: Float[Tensor, "... d_mlp"], threshold: float) -> Bool[Tensor, "... d_mlp"]:
+    """Where a neuron fires: |post| > threshold (the one definition every path uses)."""
+    return post.abs() > threshold
+
+
 def mlp_stats_from_post(
-    post: Float[Tensor, "batch pos d_mlp"], stats: Sequence[str], threshold: float
+    post: Float[Tensor, "batch pos d_mlp"],
+    stats: Sequence[str],
+    threshold: float,
+    token_mask: Bool[Tensor, "batch pos"] | None = None,
 ) -> dict[str, Tensor]:
-    fired = post.abs() > threshold
+    """The reference statistics; `token_mask` (True on real tokens) keeps padding out of
+    `fire_count` (the caller marks padded `nonzero_frac` entries)."""
+    on = fired(post, threshold)
+    counted = on if token_mask is None else on & token_mask[..., None]
     every = {
-        "nonzero_frac": lambda: fired.to(torch.float32).mean(-1),
-        "fire_count": lambda: fired.flatten(0, -2).sum(0, dtype=torch.int64),
+        "nonzero_frac": lambda: on.to(torch.float32).mean(-1),
+        "fire_count": lambda: counted.flatten(0, -2).sum(0, dtype=torch.int64),
     }
     return {name: every[name]() for name in stats}
 
@@ -51,6 +62,7 @@ def mlp_activation_reference(
     stats: Sequence[str] = MLP_STATS,
     top_k: int | None = None,
     threshold: float = 0.0,
+    token_mask: Bool[Tensor, "batch pos"] | None = None,
 ) -> tuple[
     Float[Tensor, "batch pos d_mlp"], dict[str, Float[Tensor, "batch pos"] | Int[Tensor, "d_mlp"]]
 ]:
@@ -61,4 +73,4 @@ def mlp_activation_reference(
     post = ACTIVATIONS[act](pre)
     if top_k is not None:
         post = keep_top_k(post, top_k)
-    return post, mlp_stats_from_post(post, stats, threshold)
+    return post, mlp_stats_from_post(post, stats, threshold, token_mask)

@@ -18,6 +18,7 @@ import triton.language as tl
 from jaxtyping import Float
 from torch import Tensor
 from workbench.kernels.mlp import MAX_TOPK_COLS  # the package is loaded before this module
+from workbench.kernels.mlp.reference import fired
 
 ACT_CODES = {"relu": 0, "gelu": 1, "relu2": 2, "silu": 3}
 
@@ -154,6 +155,7 @@ def mlp_activation_triton(
     stats: Sequence[str] = ("nonzero_frac", "fire_count"),
     top_k: int | None = None,
     threshold: float = 0.0,
+    token_mask: Tensor | None = None,
 ) -> tuple[Float[Tensor, "batch pos d_mlp"], dict[str, Tensor]]:
     """Activation (optionally top-k) and integer firing counts in one kernel.
 
@@ -175,6 +177,16 @@ def mlp_activation_triton(
             .to(torch.float32)
             .reshape(pre.shape[:-1])
         ),
-        "fire_count": lambda: col_cnt.sum(0, dtype=torch.int64),
+        "fire_count": lambda: (
+            col_cnt.sum(0, dtype=torch.int64) - _padding_fires(post, threshold, token_mask)
+        ),
     }
     return post.reshape(pre.shape), {name: values[name]() for name in stats}
+
+
+def _padding_fires(post: Tensor, threshold: float, token_mask: Tensor | None) -> Tensor | int:
+    """Fires the kernel counted on padded rows, to take back out (exact, integer)."""
+    if token_mask is None:
+        return 0
+    pads = post[~token_mask.reshape(-1).to(post.device)]
+    return fired(pads, threshold).sum(0, dtype=torch.int64)

@@ -2,9 +2,15 @@
 
 import pytest
 import torch
-from workbench.kernels.attention import BACKENDS, SUPPORTED_STATS, attention_forward
+from workbench.kernels.attention import (
+    KINDS,
+    ClippedKernel,
+    SigmoidKernel,
+    attention_forward,
+    kernel_named,
+)
 
-KINDS = list(SUPPORTED_STATS)
+SUPPORTED_STATS = {name: kind.statistics for name, kind in KINDS.items()}
 LENGTHS = [1, 17, 130, 600]
 
 
@@ -17,20 +23,19 @@ def make_qkv(t: int, dtype: torch.dtype, d: int = 16, heads: int = 2, seed: int 
     return q.to(dtype), k.to(dtype), v.to(dtype)
 
 
-def kind_options(kind: str, q: torch.Tensor) -> dict:
-    if kind == "gated":
-        g = torch.Generator().manual_seed(7)
-        logits = torch.randn(q.shape[:3], generator=g, dtype=torch.float64) * 4
-        return {"gate_logits": logits.to(q.dtype)}
+def kernel_for(kind: str):
+    """Non-default options, so that a default hard-wired somewhere would show."""
     if kind == "clipped":
         # gamma large enough that many weights clip to exactly zero at these lengths.
-        return {"clip_gamma": -0.05, "clip_zeta": 1.02}
-    return {}
+        return ClippedKernel(gamma=-0.05, zeta=1.02)
+    return kernel_named(kind)
 
 
-def run_both(kind, q, k, v, causal, alibi=None, **options):
+def run_both(kind, q, k, v, causal, alibi=None, kernel=None, key_lengths=None):
     stats = SUPPORTED_STATS[kind]
-    common = dict(kind=kind, causal=causal, stats=stats, alibi_slopes=alibi, **options)
+    kernel = kernel or kernel_for(kind)
+    common = dict(kind=kernel, causal=causal, stats=stats, alibi_slopes=alibi,
+                  key_lengths=key_lengths)  # fmt: skip
     ref = attention_forward(q, k, v, backend="reference", **common)
     got = attention_forward(q, k, v, backend="chunked", chunk=64, **common)
     return ref, got
@@ -50,7 +55,7 @@ def assert_same(ref, got, atol, rtol):
 @pytest.mark.parametrize("kind", KINDS)
 def test_chunked_matches_reference_float64(kind, t, causal) -> None:
     q, k, v = make_qkv(t, torch.float64)
-    ref, got = run_both(kind, q, k, v, causal, **kind_options(kind, q))
+    ref, got = run_both(kind, q, k, v, causal)
     assert_same(ref, got, atol=1e-10, rtol=1e-10)
     if kind == "clipped" and t >= 130:
         assert ref[1]["zero_frac"].mean() > 0.1  # the clipping path is really exercised
@@ -61,15 +66,13 @@ def test_chunked_matches_reference_float64(kind, t, causal) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_chunked_float32_close_to_float64_reference(kind, t, causal) -> None:
     q, k, v = make_qkv(t, torch.float64, seed=3)
-    options = kind_options(kind, q)
+    kernel = kernel_for(kind)
     ref = attention_forward(
-        q, k, v, kind=kind, causal=causal, stats=SUPPORTED_STATS[kind], backend="reference",
-        **options,
-    )  # fmt: skip
-    f32 = {n: o.float() if torch.is_tensor(o) else o for n, o in options.items()}
+        q, k, v, kind=kernel, causal=causal, stats=SUPPORTED_STATS[kind], backend="reference"
+    )
     got = attention_forward(
-        q.float(), k.float(), v.float(), kind=kind, causal=causal, chunk=64,
-        stats=SUPPORTED_STATS[kind], backend="chunked", **f32,
+        q.float(), k.float(), v.float(), kind=kernel, causal=causal, chunk=64,
+        stats=SUPPORTED_STATS[kind], backend="chunked",
     )  # fmt: skip
     assert_same((ref[0].float(), {n: x.float() for n, x in ref[1].items()}), got, 2e-5, 2e-5)
 
@@ -93,15 +96,26 @@ def test_prefix_queries_fewer_than_keys(kind) -> None:
 
 def test_sigmoid_constant_bias_override() -> None:
     q, k, v = make_qkv(40, torch.float64)
-    ref, got = run_both("sigmoid", q, k, v, True, sigmoid_bias=-2.0)
+    ref, got = run_both("sigmoid", q, k, v, True, kernel=SigmoidKernel(bias=-2.0))
     assert_same(ref, got, atol=1e-10, rtol=1e-10)
     default, _ = run_both("sigmoid", q, k, v, True)
     assert not torch.allclose(ref[0], default[0])  # the option really changes the weights
 
 
-def test_every_kind_has_reference_and_chunked() -> None:
-    for kind in KINDS:
-        assert {"reference", "chunked"} <= set(BACKENDS[kind])
+@pytest.mark.parametrize("causal", [True, False], ids=["causal", "bidir"])
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_key_lengths_mask_padding_like_the_reference(kind, causal) -> None:
+    """Right padding: keys past each row's length are invisible on every path; rows equal
+    the same rows computed alone at their own length."""
+    q, k, v = make_qkv(70, torch.float64, seed=5)
+    q, k, v = (torch.cat([x, x.flip(2)]) for x in (q, k, v))
+    lengths = torch.tensor([70, 33])
+    ref, got = run_both(kind, q, k, v, causal, key_lengths=lengths)
+    assert_same(ref, got, atol=1e-10, rtol=1e-10)
+    alone, _ = run_both(kind, q[1:, :, :33], k[1:, :, :33], v[1:, :, :33], causal)
+    torch.testing.assert_close(got[0][1:, :, :33], alone[0], atol=1e-10, rtol=1e-10)
+    for name, value in alone[1].items():
+        torch.testing.assert_close(got[1][name][1:, :, :33], value, atol=1e-10, rtol=1e-10)
 
 
 def test_bad_inputs_raise_clear_errors() -> None:
@@ -114,16 +128,14 @@ def test_bad_inputs_raise_clear_errors() -> None:
         attention_forward(q, k, v, stats=["perplexity"])
     with pytest.raises(TypeError, match="not a string"):
         attention_forward(q, k, v, stats="entropy")
-    with pytest.raises(TypeError, match="clip_gama"):
-        attention_forward(q, k, v, kind="clipped", clip_gama=-0.1)
-    with pytest.raises(ValueError, match="option of kind='clipped'"):
-        attention_forward(q, k, v, kind="softmax", clip_gamma=-0.1)
-    with pytest.raises(ValueError, match="option of kind='gated'"):
-        attention_forward(q, k, v, kind="softmax", gate_logits=torch.zeros(1, 2, 5))
-    with pytest.raises(TypeError, match="gate_logits"):
-        attention_forward(q, k, v, kind="gated")
-    with pytest.raises(ValueError, match=r"\[batch, head, pos\]"):
-        attention_forward(q, k, v, kind="gated", gate_logits=torch.zeros(1, 2, 4))
+    with pytest.raises(TypeError, match="clip_gamma"):
+        attention_forward(q, k, v, kind="clipped", clip_gamma=-0.1)
+    with pytest.raises(TypeError, match="gama"):
+        ClippedKernel(gama=-0.1)
+    with pytest.raises(ValueError, match=r"key_lengths must be in 1..5"):
+        attention_forward(q, k, v, key_lengths=torch.tensor([0]))
+    with pytest.raises(ValueError, match=r"key_lengths must be integer \[batch\]"):
+        attention_forward(q, k, v, key_lengths=torch.tensor([[5]]))
     with pytest.raises(ValueError, match="Did you mean: chunked"):
         attention_forward(q, k, v, backend="chunk")
     with pytest.raises(ValueError, match="d_head"):

@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
-from workbench.kernels.attention import SUPPORTED_STATS, attention_forward
+from workbench.kernels.attention import KINDS, ClippedKernel, attention_forward
 
+SUPPORTED_STATS = {name: kind.statistics for name, kind in KINDS.items()}
 STATS = ("lse", "entropy", "max_weight", "sink", "n_eff")
 
 
@@ -100,7 +101,8 @@ def test_sigmoid_and_clipped_invariants() -> None:
     assert torch.all(sig["active_count"] <= n) and torch.all(sig["max_weight"] <= 1)
     assert torch.all(sig["row_mass"] >= sig["max_weight"])
     assert torch.all(sig["entropy"] <= torch.log(n) + 1e-5)
-    _, clip = chunked(q, k, v, kind="clipped", stats=SUPPORTED_STATS["clipped"], clip_gamma=-0.1)
+    clipping = ClippedKernel(gamma=-0.1)
+    _, clip = chunked(q, k, v, kind=clipping, stats=SUPPORTED_STATS["clipped"])
     assert torch.all((clip["zero_frac"] >= 0) & (clip["zero_frac"] < 1))
     assert clip["zero_frac"][..., -1].min() > 0.5  # long rows: most weights clip to zero
     assert torch.all((clip["max_weight"] > 0) & (clip["max_weight"] <= 1))
@@ -123,11 +125,9 @@ class LargestAllocation(TorchDispatchMode):
 
 def largest_allocation(kind: str, backend: str, t: int) -> int:
     q, k, v = (randn(1, 1, t, 16, seed=s) for s in range(3))
-    options = {"gate_logits": randn(1, 1, t)} if kind == "gated" else {}
     with LargestAllocation() as probe:
-        attention_forward(
-            q, k, v, kind=kind, backend=backend, chunk=512, stats=SUPPORTED_STATS[kind], **options
-        )
+        attention_forward(q, k, v, kind=kind, backend=backend, chunk=512,
+                          stats=SUPPORTED_STATS[kind])  # fmt: skip
     return probe.largest
 
 

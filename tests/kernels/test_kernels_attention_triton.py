@@ -3,11 +3,18 @@ fp32/fp16) and on CUDA when present (bf16, T=4096, d=128)."""
 
 import pytest
 import torch
-from workbench.kernels.attention import SUPPORTED_STATS, attention_forward, pick_backend
+from workbench.kernels.attention import (
+    KINDS,
+    ClippedKernel,
+    SigmoidKernel,
+    SoftmaxKernel,
+    attention_forward,
+)
 
 pytest.importorskip("triton")
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA else "cpu"
+SUPPORTED_STATS = {name: kind.statistics for name, kind in KINDS.items()}
 TOL = {torch.float32: (2e-5, 2e-5), torch.float16: (5e-3, 1e-2), torch.bfloat16: (3e-2, 3e-2)}
 
 
@@ -17,27 +24,24 @@ def make(t, d, dtype, heads=2, n_k=None, seed=0, kind="softmax"):
     n_k = n_k or t
     shapes = [(1, heads, t, d), (1, heads, n_k, d), (1, heads, n_k, d)]
     low = [(torch.randn(s, generator=g) * 1.5).to(dtype) for s in shapes]
-    options = {}
-    if kind == "gated":
-        options["gate_logits"] = (torch.randn(1, heads, t, generator=g) * 4).to(dtype)
-    return low, options
+    return low, {}
 
 
-def compare(kind, t, d, dtype, causal, alibi=None, n_k=None, heads=2):
-    (q, k, v), options = make(t, d, dtype, heads=heads, n_k=n_k, kind=kind)
+def compare(kind, t, d, dtype, causal, alibi=None, n_k=None, heads=2, key_lengths=None):
+    (q, k, v), _ = make(t, d, dtype, heads=heads, n_k=n_k, kind=kind)
+    if key_lengths is not None:
+        q, k, v = (x.expand(len(key_lengths), -1, -1, -1).contiguous() for x in (q, k, v))
     stats = SUPPORTED_STATS[kind]
-    kw = dict(kind=kind, causal=causal, stats=stats)
-    ref_opts = {n: x.double() for n, x in options.items()}
+    kw = dict(kind=kind, causal=causal, stats=stats, key_lengths=key_lengths)
     slopes64 = alibi.double() if alibi is not None else None
     ref_out, ref = attention_forward(
-        q.double(), k.double(), v.double(), backend="reference", alibi_slopes=slopes64,
-        **kw, **ref_opts,
-    )  # fmt: skip
-    dev = {n: x.to(DEVICE) for n, x in options.items()}
+        q.double(), k.double(), v.double(), backend="reference", alibi_slopes=slopes64, **kw
+    )
     slopes = alibi.to(DEVICE) if alibi is not None else None
+    lengths = key_lengths.to(DEVICE) if key_lengths is not None else None
     out, got = attention_forward(
         q.to(DEVICE), k.to(DEVICE), v.to(DEVICE), backend="triton", alibi_slopes=slopes,
-        **kw, **dev,
+        **{**kw, "key_lengths": lengths},
     )  # fmt: skip
     atol, rtol = TOL[dtype]
     assert out.dtype == dtype and out.shape == q.shape
@@ -68,8 +72,9 @@ def test_triton_alibi_and_prefix_queries() -> None:
 
 
 @pytest.mark.parametrize("causal", [True, False], ids=["causal", "bidir"])
-def test_triton_gated_matches_reference(causal) -> None:
-    compare("gated", 50, 16, torch.float32, causal)
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_triton_key_lengths_match_reference(kind, causal) -> None:
+    compare(kind, 70, 16, torch.float32, causal, key_lengths=torch.tensor([70, 33, 1]))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["fp32", "fp16"])
@@ -94,10 +99,10 @@ def test_non_contiguous_inputs() -> None:
 
 
 def test_auto_backend_choice() -> None:
-    assert pick_backend("softmax", "auto", torch.zeros(1, device="cpu")) == "chunked"
-    assert pick_backend("clipped", "auto", torch.zeros(1, device="cpu")) == "chunked"
+    assert SoftmaxKernel().pick_backend("auto", torch.zeros(1, device="cpu")) == "chunked"
+    assert ClippedKernel().pick_backend("auto", torch.zeros(1, device="cpu")) == "chunked"
     if CUDA:
-        assert pick_backend("softmax", "auto", torch.zeros(1, device="cuda")) == "triton"
+        assert SoftmaxKernel().pick_backend("auto", torch.zeros(1, device="cuda")) == "triton"
 
 
 def test_triton_rejects_too_large_head_dim() -> None:
@@ -136,8 +141,9 @@ def test_triton_sigmoid_matches_reference(dtype, causal) -> None:
 def test_triton_sigmoid_bias_and_stats_switch() -> None:
     (q, k, v), _ = make(50, 16, torch.float32)
     q, k, v = (x.to(DEVICE) for x in (q, k, v))
-    ref, _ = attention_forward(q, k, v, kind="sigmoid", backend="chunked", sigmoid_bias=-1.5)
-    out, _ = attention_forward(q, k, v, kind="sigmoid", backend="triton", sigmoid_bias=-1.5)
+    biased = SigmoidKernel(bias=-1.5)
+    ref, _ = attention_forward(q, k, v, kind=biased, backend="chunked")
+    out, _ = attention_forward(q, k, v, kind=biased, backend="triton")
     torch.testing.assert_close(out, ref, atol=2e-5, rtol=2e-5)
     full, _ = attention_forward(
         q, k, v, kind="sigmoid", backend="triton", stats=SUPPORTED_STATS["sigmoid"]

@@ -4,13 +4,14 @@ present."""
 
 import pytest
 import torch
-from workbench.kernels.attention import SUPPORTED_STATS, attention_forward
+from workbench.kernels.attention import KINDS, ClippedKernel, attention_forward, kernel_named
 
 pytest.importorskip("triton")
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA else "cpu"
 TOL = {torch.float32: (2e-5, 2e-5), torch.float16: (5e-3, 1e-2), torch.bfloat16: (3e-2, 3e-2)}
-CLIP = {"clip_gamma": -0.05, "clip_zeta": 1.02}  # many exact zeros at these lengths
+SUPPORTED_STATS = {name: kind.statistics for name, kind in KINDS.items()}
+CLIP = ClippedKernel(gamma=-0.05, zeta=1.02)  # many exact zeros at these lengths
 
 
 def qkv(t, d, dtype, n_k=None, heads=2, seed=0):
@@ -19,16 +20,13 @@ def qkv(t, d, dtype, n_k=None, heads=2, seed=0):
     return [(torch.randn(s, generator=g) * 1.5).to(dtype) for s in shapes]
 
 
-def kind_options(kind, q):
-    if kind == "gated":
-        g = torch.Generator().manual_seed(5)
-        return {"gate_logits": (torch.randn(q.shape[:3], generator=g) * 4).to(q.dtype)}
-    return dict(CLIP) if kind == "clipped" else {}
+def kernel_for(kind):
+    return CLIP if kind == "clipped" else kernel_named(kind)
 
 
-def compare_clipped(t, d, dtype, causal, n_k=None, alibi=None, **clip):
+def compare_clipped(t, d, dtype, causal, n_k=None, alibi=None, kernel=None):
     q, k, v = qkv(t, d, dtype, n_k)
-    kw = dict(kind="clipped", causal=causal, stats=SUPPORTED_STATS["clipped"], **clip)
+    kw = dict(kind=kernel or ClippedKernel(), causal=causal, stats=SUPPORTED_STATS["clipped"])
     ref_out, ref = attention_forward(
         q.double(), k.double(), v.double(), backend="reference",
         alibi_slopes=alibi.double() if alibi is not None else None, **kw,
@@ -49,14 +47,14 @@ def compare_clipped(t, d, dtype, causal, n_k=None, alibi=None, **clip):
 @pytest.mark.parametrize("t", [1, 17, 130], ids=lambda t: f"T{t}")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["fp32", "fp16"])
 def test_triton_clipped_matches_reference(dtype, t, causal) -> None:
-    ref = compare_clipped(t, 16, dtype, causal, **CLIP)
+    ref = compare_clipped(t, 16, dtype, causal, kernel=CLIP)
     if t == 130:
         assert ref["zero_frac"].mean() > 0.1  # the clipping really produces zeros
 
 
 def test_triton_clipped_head_dim_alibi_prefix_and_defaults() -> None:
-    compare_clipped(40, 64, torch.float32, True, alibi=torch.tensor([0.5, 0.0625]), **CLIP)
-    compare_clipped(20, 16, torch.float32, True, n_k=97, **CLIP)
+    compare_clipped(40, 64, torch.float32, True, alibi=torch.tensor([0.5, 0.0625]), kernel=CLIP)
+    compare_clipped(20, 16, torch.float32, True, n_k=97, kernel=CLIP)
     compare_clipped(20, 40, torch.float32, False, n_k=97)  # default gamma, zeta; padded d
 
 
@@ -65,8 +63,7 @@ def test_triton_clipped_head_dim_alibi_prefix_and_defaults() -> None:
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["fp32", "fp16"])
 def test_stats_switch_is_bitwise_for_every_kind(kind, causal, dtype) -> None:
     q, k, v = (x.to(DEVICE) for x in qkv(70, 32, dtype, seed=1))
-    options = kind_options(kind, q)
-    kw = dict(kind=kind, causal=causal, backend="triton", **options)
+    kw = dict(kind=kernel_for(kind), causal=causal, backend="triton")
     plain, none = attention_forward(q, k, v, **kw)
     full, stats = attention_forward(q, k, v, stats=SUPPORTED_STATS[kind], **kw)
     assert none == {} and set(stats) == set(SUPPORTED_STATS[kind])
@@ -76,17 +73,13 @@ def test_stats_switch_is_bitwise_for_every_kind(kind, causal, dtype) -> None:
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not CUDA, reason="needs CUDA")
-@pytest.mark.parametrize("kind", ["sigmoid", "clipped", "gated"])
+@pytest.mark.parametrize("kind", ["sigmoid", "clipped"])
 def test_gpu_bf16_kinds(kind) -> None:
     t, d = 2048, 128
     g = torch.Generator(device="cuda").manual_seed(0)
     q, k, v = (torch.randn(1, 4, t, d, device="cuda", generator=g).bfloat16() for _ in range(3))
-    options = {n: x.cuda() if torch.is_tensor(x) else x for n, x in kind_options(kind, q).items()}
-    kw = dict(kind=kind, stats=SUPPORTED_STATS[kind], **options)
-    ref_out, ref = attention_forward(
-        q.float(), k.float(), v.float(), backend="reference",
-        **{n: x.float() if torch.is_tensor(x) else x for n, x in kw.items()},
-    )  # fmt: skip
+    kw = dict(kind=kernel_for(kind), stats=SUPPORTED_STATS[kind])
+    ref_out, ref = attention_forward(q.float(), k.float(), v.float(), backend="reference", **kw)
     out, got = attention_forward(q, k, v, backend="auto", **kw)
     torch.testing.assert_close(out.float(), ref_out, atol=2e-2, rtol=2e-2)
     for name in ref:

@@ -50,8 +50,9 @@ def test_variant_trains_hooks_cache_stats(family: str, name: str) -> None:
 
     supported = model.supported_stats()
     names = [f"{fam}.{s}" for fam, stats in supported.items() for s in sorted(stats)]
-    stats = model.run_with_stats(tokens, names)
+    stats = model.run_with_stats(tokens, names, mlp_threshold=0.01)
     torch.testing.assert_close(stats.output, logits, atol=1e-4, rtol=1e-4)
+    assert sorted(stats.names) == sorted(names)  # values: tests/core/test_core_stats_complete.py
     assert sum(stats.nonfinite().values()) == 0
 
 

@@ -240,7 +240,7 @@ def test_combination_trains_and_gives_its_stats(name: str) -> None:
     assert losses[-1] < 0.8 * losses[0], f"{name}: {losses[0]:.3f} -> {losses[-1]:.3f}"
     supported = model.supported_stats()
     stats = model.eval().run_with_stats(
-        data[:2], [f"{f}.{s}" for f, ss in supported.items() for s in ss]
+        data[:2], [f"{f}.{s}" for f, ss in supported.items() for s in ss], mlp_threshold=0.01
     )
     torch.testing.assert_close(stats.output, model(data[:2]), atol=1e-4, rtol=1e-4)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
 import workbench.variants  # noqa: F401  (registers the variants ModelConfig resolves)
@@ -17,7 +17,20 @@ from workbench.core.config import ModelConfig
 from workbench.core.context import ForwardContext
 from workbench.core.hooks import HookedModule, HookPoint
 from workbench.core.inputs import check_tokens
-from workbench.core.stats import MLP_STATS, Stats, StatsCollector, parse_request
+from workbench.core.padding import (
+    check_attention_mask,
+    encode_batch,
+    is_right_padded,
+    mark_padding,
+    right_padded,
+)
+from workbench.core.stats import (
+    MLP_STATS,
+    Stats,
+    StatsCollector,
+    no_exact_zeros_message,
+    parse_request,
+)
 
 
 class Embed(nn.Module):
@@ -93,8 +106,7 @@ class Model(HookedModule):
         `return_type="loss"` gives the mean next-token cross-entropy, `"both"` a tuple."""
         if return_type not in ("logits", "loss", "both"):
             raise ValueError(f"return_type must be 'logits', 'loss' or 'both', got {return_type!r}")
-        tokens = self.to_tokens(tokens) if isinstance(tokens, str | list) else tokens
-        tokens = check_tokens(tokens, self.cfg.d_vocab, self.pos_embed.max_len)
+        tokens, attention_mask = self.tokens_and_mask(tokens, attention_mask)
         ctx = self._context(tokens, attention_mask, stats=None)
         logits = self._forward(tokens, ctx)
         if return_type == "logits":
@@ -104,18 +116,29 @@ class Model(HookedModule):
 
     def _context(self, tokens: Tensor, attention_mask: Tensor | None, stats) -> ForwardContext:
         pos_ids = torch.arange(tokens.shape[1], device=tokens.device)
-        mask = None if attention_mask is None else attention_mask.to(tokens.device).bool()
-        if mask is not None and mask.shape != tokens.shape:
-            raise ValueError(
-                f"attention_mask shape {tuple(mask.shape)} != tokens {tuple(tokens.shape)}"
-            )
-        return ForwardContext(self.pos_embed, pos_ids, self.cfg.causal, mask, stats)
+        mask = None if attention_mask is None else check_attention_mask(attention_mask, tokens)
+        if mask is not None and bool(mask.all()):
+            mask = None  # nothing is padded: the unmasked fast paths are exact
+        lengths = row_pos = None
+        if mask is not None and is_right_padded(mask):
+            lengths = mask.sum(1)
+        elif mask is not None:
+            row_pos = (mask.cumsum(1) - 1).clamp(min=0)
+        return ForwardContext(
+            self.pos_embed, pos_ids, self.cfg.causal, mask, lengths, row_pos, stats
+        )
 
     def _forward(self, tokens: Tensor, ctx: ForwardContext) -> Tensor:
         resid = self.hook_embed(self.embed(tokens))
         pos = self.pos_embed.embed(ctx.pos_ids)
         if pos is not None:
-            resid = resid + self.hook_pos_embed(pos.expand(tokens.shape[0], -1, -1))
+            # Left-padded rows count positions from their first real token.
+            pos = (
+                pos[ctx.row_pos_ids]
+                if ctx.row_pos_ids is not None
+                else pos.expand(tokens.shape[0], -1, -1)
+            )
+            resid = resid + self.hook_pos_embed(pos)
         if self.ln_embed is not None:
             resid = self.ln_embed(resid)
         for block in self.blocks:
@@ -155,25 +178,67 @@ class Model(HookedModule):
     def supported_stats(self) -> dict[str, set[str]]:
         """Statistics every layer supports, by family: `{"attn": {...}, "mlp": {...}}`."""
         attn = set.intersection(*(set(b.attn.supported_stats()) for b in self.blocks))
-        return {"attn": attn, "mlp": set(MLP_STATS)}
+        mlp = set(MLP_STATS) if all(hasattr(b.mlp, "exact_zeros") for b in self.blocks) else set()
+        return {"attn": attn, "mlp": mlp}
 
     @torch.no_grad()
     def run_with_stats(
         self,
         tokens: Int[Tensor, "batch pos"] | str | list[str],
         stats: Sequence[str],
-        mlp_threshold: float = 0.0,
+        attention_mask: Int[Tensor, "batch pos"] | None = None,
+        mlp_threshold: float | None = None,
     ) -> Stats:
         """Statistics per layer without materializing `[query, key]` tensors.
 
         Names: `attn.{lse,entropy,max_weight,sink,n_eff,...}` -> `[batch, head, pos]`,
-        `mlp.nonzero_frac` -> `[batch, pos]`, `mlp.fire_count` -> `[d_mlp]`.
+        `mlp.nonzero_frac` -> `[batch, pos]`, `mlp.fire_count` -> `[d_mlp]`. A list of texts
+        is tokenized with its padding mask; padded positions are neither queries nor keys,
+        their per-position entries are NaN and counts leave them out. `mlp_threshold`: a
+        neuron fires when |activation| > threshold; activations without exact zeros (GELU,
+        SiLU, GLU) require one.
         """
-        tokens = self.to_tokens(tokens) if isinstance(tokens, str | list) else tokens
+        tokens, attention_mask = self.tokens_and_mask(tokens, attention_mask)
+        request = parse_request(stats, self.supported_stats())
+        if "mlp" in request:
+            self.check_mlp_threshold(mlp_threshold)
+        batch = right_padded(tokens, attention_mask)
+        collector = StatsCollector(request, mlp_threshold, batch.mask)
+        output = self._forward(batch.tokens, self._context(batch.tokens, batch.mask, collector))
+        values = {
+            key: batch.restore(mark_padding(value, batch.mask), dim=value.dim() - 1)
+            if value.dim() >= 2
+            else value
+            for key, value in collector.values.items()
+        }
+        names = tuple(f"{family}.{s}" for family, names in request.items() for s in names)
+        mask = None if batch.mask is None else batch.restore(batch.mask, dim=1)
+        return Stats(values, self.cfg.n_layers, batch.restore(output, dim=1), names, mask,
+                     mlp_threshold)  # fmt: skip
+
+    def tokens_and_mask(
+        self, tokens: Tensor | str | list[str], attention_mask: Tensor | None = None
+    ) -> tuple[Int[Tensor, "batch pos"], Bool[Tensor, "batch pos"] | None]:
+        """Token ids (validated) and padding mask; texts are tokenized with their mask."""
+        if isinstance(tokens, str | list):
+            if attention_mask is not None:
+                raise ValueError("attention_mask is built from the texts; pass token ids with it")
+            tokens, attention_mask = encode_batch(self._need_tokenizer(), tokens)
         tokens = check_tokens(tokens, self.cfg.d_vocab, self.pos_embed.max_len)
-        collector = StatsCollector(parse_request(stats, self.supported_stats()), mlp_threshold)
-        output = self._forward(tokens, self._context(tokens, None, collector))
-        return Stats(collector.values, self.cfg.n_layers, output)
+        if attention_mask is not None:
+            attention_mask = check_attention_mask(attention_mask, tokens)
+        return tokens, attention_mask
+
+    def check_mlp_threshold(self, threshold: float | None) -> None:
+        """MLP statistics without a threshold need activations with exact zeros."""
+        if threshold is not None:
+            if not threshold >= 0 or threshold == float("inf"):
+                raise ValueError(f"mlp_threshold must be a finite number >= 0, got {threshold}")
+            return
+        for layer, block in enumerate(self.blocks):
+            if not getattr(block.mlp, "exact_zeros", False):
+                where = f"blocks.{layer}.mlp ({type(block.mlp).__name__})"
+                raise ValueError(no_exact_zeros_message(where))
 
     # -- text --------------------------------------------------------------------------------
     def _need_tokenizer(self) -> Any:

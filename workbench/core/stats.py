@@ -1,7 +1,10 @@
 """Statistics requested through `Model.run_with_stats` and the `Stats` they return.
 
 Attention statistics come from the instrumented kernels in `workbench.kernels.attention`
-(Triton on GPU, chunked PyTorch on CPU), so no `[query, key]` tensor is ever kept.
+(Triton on GPU, chunked PyTorch on CPU), or from the pattern a hook already holds; MLP
+statistics from `workbench.kernels.mlp`. Every requested statistic comes back for every
+layer, or the call fails naming what is missing; padded positions are never counted (their
+per-position entries are NaN, and counts leave them out).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import warnings
 from collections.abc import Sequence
 
 import torch
-from jaxtyping import Float
+from jaxtyping import Bool, Float
 from torch import Tensor
 
 from workbench.core.registry import suggest
@@ -20,19 +23,46 @@ MLP_STATS = ("nonzero_frac", "fire_count")
 
 
 class StatsCollector:
-    """Carries the requested statistics into the forward pass and gathers the results."""
+    """Carries the requested statistics into the forward pass and gathers the results.
 
-    def __init__(self, requested: dict[str, tuple[str, ...]], mlp_threshold: float = 0.0) -> None:
+    `mlp_threshold`: a neuron fires when |activation| > threshold; None means "exact zeros
+    only" and is refused by activations that have none. `token_mask` (True on real tokens)
+    keeps padding out of counts.
+    """
+
+    def __init__(
+        self,
+        requested: dict[str, tuple[str, ...]],
+        mlp_threshold: float | None = None,
+        token_mask: Bool[Tensor, "batch pos"] | None = None,
+    ) -> None:
         self.requested = requested
         self.mlp_threshold = mlp_threshold
+        self.token_mask = token_mask
         self.values: dict[tuple[str, int], Tensor] = {}
 
     def wants(self, family: str) -> tuple[str, ...]:
         return self.requested.get(family, ())
 
+    def threshold(self, exact_zeros: bool, where: str) -> float:
+        """The firing threshold for an MLP whose activation has (or lacks) exact zeros."""
+        if self.mlp_threshold is not None:
+            return self.mlp_threshold
+        if exact_zeros:
+            return 0.0
+        raise ValueError(no_exact_zeros_message(where))
+
     def record(self, family: str, layer: int, values: dict[str, Tensor]) -> None:
         for stat, tensor in values.items():
             self.values[(f"{family}.{stat}", layer)] = tensor.detach()
+
+
+def no_exact_zeros_message(where: str) -> str:
+    return (
+        f"{where} has no exact zeros (e.g. GELU, SiLU, GLU gates): a nonzero fraction at "
+        "threshold 0 would count almost every neuron. Pass mlp_threshold=... (e.g. 0.01); it "
+        "is recorded with the statistics."
+    )
 
 
 def parse_request(
@@ -44,53 +74,57 @@ def parse_request(
     """
     if isinstance(stats, str):
         stats = [stats]
+    if not stats:
+        raise ValueError("No statistics requested: pass names such as ['attn.entropy']")
     requested: dict[str, list[str]] = {}
     valid = sorted(f"{fam}.{s}" for fam, names in supported.items() for s in names)
     for full in stats:
-        family, _, stat = full.partition(".")
+        family, _, stat = str(full).partition(".")
         if stat not in supported.get(family, set()):
             raise ValueError(
-                f"Statistic {full!r} is not supported by this model. {suggest(full, valid)}"
+                f"Statistic {full!r} is not supported by this model. {suggest(str(full), valid)}"
             )
         requested.setdefault(family, []).append(stat)
     return {family: tuple(dict.fromkeys(names)) for family, names in requested.items()}
 
 
-def mlp_stats(post: Float[Tensor, "batch pos d_mlp"], ctx, exact_zeros: bool) -> None:
-    """Record MLP activation statistics when asked for.
-
-    `nonzero_frac` [batch, pos]: fraction of neurons with |activation| > threshold per token
-    (Li et al. 2023). `fire_count` [d_mlp]: tokens on which each neuron fired (int64, exact).
-    For activations without exact zeros (GELU, GLU), the threshold is the collector's
-    `mlp_threshold`; 0.0 then counts almost every neuron, so pick one and report it.
-    """
+def record_mlp_stats(post: Float[Tensor, "batch pos d_mlp"], ctx, exact_zeros: bool, where: str):
+    """Record MLP statistics computed from a materialized post-activation (GLU MLPs, hooked
+    activations, activations without a kernel), with the kernels' reference functions."""
     collector = ctx.stats
     if collector is None or not collector.wants("mlp"):
         return
-    threshold = 0.0 if exact_zeros else collector.mlp_threshold
-    fired = post.detach().abs() > threshold
-    values = {}
-    if "nonzero_frac" in collector.wants("mlp"):
-        values["nonzero_frac"] = fired.float().mean(-1)
-    if "fire_count" in collector.wants("mlp"):
-        values["fire_count"] = fired.flatten(0, -2).sum(0, dtype=torch.int64)
+    from workbench.kernels.mlp.reference import mlp_stats_from_post
+
+    threshold = collector.threshold(exact_zeros, where)
+    values = mlp_stats_from_post(post.detach(), collector.wants("mlp"), threshold,
+                                 collector.token_mask)  # fmt: skip
     collector.record("mlp", ctx.layer, values)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Stats:
     """Statistics from one `run_with_stats` call, indexed by name and layer.
+
+    Per-position statistics of padded tokens are NaN; `token_mask` says which are real.
 
     Example:
         >>> stats = model.run_with_stats(tokens, ["attn.entropy", "mlp.nonzero_frac"])
         >>> stats["attn.entropy", 0].shape   # [batch, head, pos]
         >>> stats["attn.entropy"].shape      # [layer, batch, head, pos]
-        >>> stats.layer_means("attn.entropy")  # [layer], finite values only
+        >>> stats.layer_means("attn.entropy")  # [layer], real tokens only
     """
 
     values: dict[tuple[str, int], Tensor]
     n_layers: int
     output: Tensor | None = None
+    requested: tuple[str, ...] | None = None
+    token_mask: Bool[Tensor, "batch pos"] | None = None
+    mlp_threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.requested is not None:
+            check_complete(self.values, self.requested, self.n_layers)
 
     @property
     def names(self) -> list[str]:
@@ -106,16 +140,47 @@ class Stats:
             raise KeyError(f"No statistic {key!r}. {suggest(key, self.names)}")
         return torch.stack([self.values[(key, layer)] for layer in layers])
 
+    def real(self, name: str) -> Bool[Tensor, "layer ..."]:
+        """Which entries of `self[name]` belong to real (not padded) tokens."""
+        stacked = self[name]
+        if self.token_mask is None or stacked.dim() < 3:
+            return torch.ones_like(stacked, dtype=torch.bool)
+        mask = self.token_mask.to(stacked.device)
+        shape = (1, mask.shape[0]) + (1,) * (stacked.dim() - 3) + (mask.shape[1],)
+        return mask.view(shape).expand_as(stacked)
+
     def nonfinite(self) -> dict[str, int]:
-        """Count of NaN/inf entries per statistic (0 when all are finite)."""
-        return {name: int((~torch.isfinite(self[name].float())).sum()) for name in self.names}
+        """Count of NaN/inf entries of real tokens per statistic (0 when all are finite)."""
+        return {
+            name: int((~torch.isfinite(self[name].float()) & self.real(name)).sum())
+            for name in self.names
+        }
 
     def layer_means(self, name: str) -> Float[Tensor, "layer"]:
-        """Mean over everything but the layer, over finite entries; warns if any were not."""
-        stacked = self[name].float().flatten(1)
-        finite = torch.isfinite(stacked)
-        bad = int((~finite).sum())
+        """Mean over real tokens (and heads), per layer; warns about non-finite values."""
+        stacked = self[name].float()
+        keep = self.real(name) & torch.isfinite(stacked)
+        bad = int((self.real(name) & ~torch.isfinite(stacked)).sum())
         if bad:
             warnings.warn(f"{name}: {bad} non-finite values left out of the mean", stacklevel=2)
-        total = torch.where(finite, stacked, 0.0).sum(1)
-        return total / finite.sum(1).clamp(min=1)
+        total = torch.where(keep, stacked, 0.0).flatten(1).sum(1)
+        return total / keep.flatten(1).sum(1).clamp(min=1)
+
+
+def check_complete(
+    values: dict[tuple[str, int], Tensor], requested: Sequence[str], n_layers: int
+) -> None:
+    """Every requested statistic for every layer, and nothing else; else raise, naming it."""
+    problems = []
+    for name in requested:
+        missing = sorted(set(range(n_layers)) - {layer for n, layer in values if n == name})
+        if missing:
+            problems.append(f"{name!r} missing for layers {missing}")
+    extra = sorted({name for name, _ in values} - set(requested))
+    if extra:
+        problems.append(f"unrequested statistics {extra}")
+    if problems:
+        raise RuntimeError(
+            "Statistics are incomplete: " + "; ".join(problems) + ". No partial result is "
+            "returned, since stacking the layers that happen to exist would shift them."
+        )

@@ -1,9 +1,11 @@
 """Attention variants. `QKVAttention` holds what they share; a variant changes how scores
-become weights (and, optionally, which fused kernel computes it).
+become weights (and, optionally, which instrumented kernel computes it).
 
-Three paths give the same output (tested): an eager path that materializes scores and
-pattern (taken when a hook on them is active), PyTorch SDPA (no hooks on them), and the
-instrumented kernels (when `run_with_stats` asks for attention statistics).
+Three paths give the same output and the same statistics (tested): an eager path that
+materializes scores and pattern (taken when a hook on them is active, or when the variant has
+no kernel), PyTorch SDPA or the kernel without statistics (no hooks on them), and the
+instrumented kernels (when `run_with_stats` asks for attention statistics). The eager path
+computes statistics from the pattern it holds, with the kernel's own reference functions.
 """
 
 from __future__ import annotations
@@ -19,24 +21,22 @@ from torch import Tensor, nn
 
 from workbench.core.hooks import HookPoint
 from workbench.core.registry import ATTENTION, VariantSpec
+from workbench.kernels.attention import AttentionCall, AttentionKernel, SoftmaxKernel
+from workbench.kernels.attention.scores import alibi, visible_mask
 
 
-def visible_keys(ctx, n_q: int, n_k: int, device: torch.device) -> Bool[Tensor, "b 1 q k"] | None:
-    """Which keys each query may see (causal and padding masks), None when all."""
-    mask = None
-    if ctx.causal:
-        mask = torch.ones(n_q, n_k, dtype=torch.bool, device=device).tril(n_k - n_q)[None, None]
+def visible_keys(ctx, n_q: int, n_k: int, device: torch.device) -> Bool[Tensor, "b 1 q k"]:
+    """Which keys each query may see: causal and padding masks."""
+    mask = visible_mask(n_q, n_k, ctx.causal, device)
     if ctx.key_padding_mask is not None:
-        pad = ctx.key_padding_mask.bool()[:, None, None, :]
-        mask = pad if mask is None else mask & pad
+        mask = mask & ctx.key_padding_mask.bool()[:, None, None, :]
     return mask
 
 
 def alibi_bias(slopes: Float[Tensor, "head"], n_q: int, n_k: int) -> Float[Tensor, "head q k"]:
-    """ALiBi (Press et al. 2022): -m_h * |i - j|."""
-    i = torch.arange(n_k - n_q, n_k, device=slopes.device)[:, None]
-    j = torch.arange(n_k, device=slopes.device)[None, :]
-    return -slopes[:, None, None] * (i - j).abs().to(slopes.dtype)
+    """ALiBi (Press et al. 2022): -m_h * |i - j|, queries the last n_q of n_k positions."""
+    k_pos = torch.arange(n_k, device=slopes.device)
+    return alibi(slopes, k_pos[n_k - n_q :], k_pos)
 
 
 class QKVAttention(nn.Module):
@@ -45,9 +45,10 @@ class QKVAttention(nn.Module):
     Weights: `W_Q [head, d_model, d_head]`, `W_K`/`W_V [kv_head, d_model, d_head]`,
     `W_O [head, d_head, d_model]`. Hooks: `hook_q|k|v` `[batch, pos, head, d_head]`,
     `hook_rot_q|k`, `hook_attn_scores|pattern` `[batch, head, query, key]`, `hook_z`.
+    `kernel` is the variant's instrumented kernel (None: eager only, no statistics).
     """
 
-    kernel_kind: ClassVar[str | None] = None  # name in workbench.kernels.attention, if any
+    kernel: AttentionKernel | None = None
 
     def __init__(self, cfg, layer: int) -> None:
         super().__init__()
@@ -77,11 +78,9 @@ class QKVAttention(nn.Module):
             )
         )
         if ctx.positions.rotates:
-            q = self.hook_rot_q(ctx.positions.rotate(q.transpose(1, 2), ctx.pos_ids)).transpose(
-                1, 2
-            )
-            k = self.hook_rot_k(ctx.positions.rotate(k.transpose(1, 2), ctx.pos_ids)).transpose(
-                1, 2
+            q, k = (
+                hook(ctx.positions.rotate(t.transpose(1, 2), ctx.pos_ids)).transpose(1, 2)
+                for hook, t in ((self.hook_rot_q, q), (self.hook_rot_k, k))
             )
         if self.n_kv_heads != self.n_heads:
             group = self.n_heads // self.n_kv_heads
@@ -96,88 +95,80 @@ class QKVAttention(nn.Module):
     def mix(
         self, q: Tensor, k: Tensor, v: Tensor, ctx, x: Tensor
     ) -> Float[Tensor, "batch head pos d_head"]:
-        """Pick the path: eager if a hook needs scores/pattern, kernels for stats, else fused."""
+        """Pick the path: eager if a hook needs scores/pattern (or there is no kernel),
+        the instrumented kernel for statistics, else the fastest fused path."""
         wanted = ctx.stats.wants("attn") if ctx.stats is not None else ()
-        if self.hook_attn_scores.has_hooks or self.hook_pattern.has_hooks:
-            return self.gate_output(x, self.eager(q, k, v, ctx))
+        pattern_stats = tuple(n for n in wanted if n in self.pattern_statistics())
+        hooked = self.hook_attn_scores.has_hooks or self.hook_pattern.has_hooks
+        if hooked or self.kernel is None:
+            out, stats = self.eager(q, k, v, ctx, pattern_stats)
+        elif pattern_stats and (ctx.key_padding_mask is None or ctx.key_lengths is not None):
+            out, stats = self.run_kernel(q, k, v, ctx, pattern_stats)
+        elif pattern_stats:  # padding that is not right padding: only the eager path is exact
+            out, stats = self.eager(q, k, v, ctx, pattern_stats)
+        else:
+            out, stats = self.fused(q, k, v, ctx), {}
+        out, extra = self.output_stats(x, out, wanted)
         if wanted:
-            return self.with_stats(q, k, v, ctx, wanted, x)  # the kernel applies any gate
-        return self.gate_output(x, self.fused(q, k, v, ctx))
+            ctx.stats.record("attn", self.layer, {**stats, **extra})
+        return out
 
-    def scores(self, q: Tensor, k: Tensor, ctx) -> Float[Tensor, "batch head q k"]:
+    def visible(self, ctx, q: Tensor, k: Tensor) -> Bool[Tensor, "b 1 q k"]:
+        return visible_keys(ctx, q.shape[2], k.shape[2], q.device)
+
+    def scores(self, q: Tensor, k: Tensor, ctx, visible: Tensor) -> Float[Tensor, "b h q k"]:
         # Scale the small q rather than the [q, k] scores, and mask in place: at long
         # contexts each extra [q, k] temporary costs as much as the pattern itself.
         scores = torch.einsum("bhqe,bhke->bhqk", q * self.scale, k)
         slopes = ctx.positions.alibi_slopes()
         if slopes is not None:
             scores += alibi_bias(slopes.to(scores.dtype), q.shape[2], k.shape[2])
-        mask = visible_keys(ctx, q.shape[2], k.shape[2], q.device)
-        return scores if mask is None else scores.masked_fill_(~mask, float("-inf"))
+        return scores.masked_fill_(~visible, float("-inf"))
 
-    def eager(self, q: Tensor, k: Tensor, v: Tensor, ctx) -> Float[Tensor, "batch head q d_head"]:
-        scores = self.hook_attn_scores(self.scores(q, k, ctx))
-        pattern = self.weights(scores)
-        if ctx.key_padding_mask is not None:
-            # Causal + left padding leaves padded queries with no visible key; softmax of an
-            # all -inf row is NaN, and 0 * NaN in the next layer's `pattern @ v` would carry
-            # it to real tokens. Such rows attend to nothing (as SDPA does).
-            empty = ~torch.isfinite(scores).any(-1, keepdim=True)
-            pattern = pattern.masked_fill(empty, 0.0)
-        pattern = self.hook_pattern(pattern)
-        return pattern.to(v.dtype) @ v
+    def eager(
+        self, q: Tensor, k: Tensor, v: Tensor, ctx, stats: tuple[str, ...] = ()
+    ) -> tuple[Float[Tensor, "batch head q d_head"], dict[str, Tensor]]:
+        """Materialized scores and pattern (hooks see both); statistics from that pattern."""
+        visible = self.visible(ctx, q, k)
+        scores = self.hook_attn_scores(self.scores(q, k, ctx, visible))
+        # A query with no visible key (causal + left padding) attends to nothing, as in SDPA:
+        # an all -inf row would give NaN, and 0 * NaN in `pattern @ v` would spread it.
+        empty = ~torch.isfinite(scores).any(-1, keepdim=True)
+        pattern = self.hook_pattern(self.weights(scores, visible).masked_fill(empty, 0.0))
+        values = self.kernel.pattern_stats(scores, pattern, visible, stats) if stats else {}
+        return pattern.to(v.dtype) @ v, values
 
     def fused(self, q: Tensor, k: Tensor, v: Tensor, ctx) -> Float[Tensor, "batch head q d_head"]:
         """The fastest path without hooks; variants without a fused path stay eager."""
-        return self.eager(q, k, v, ctx)
-
-    def with_stats(self, q, k, v, ctx, wanted: tuple[str, ...], x: Tensor) -> Tensor:
-        if ctx.key_padding_mask is not None and not bool(ctx.key_padding_mask.all()):
-            raise NotImplementedError(
-                "Attention statistics with padding are not supported yet: run one sequence "
-                "per call (or equal lengths) through run_with_stats."
-            )
-        out, stats = self.run_kernel(q, k, v, ctx, x, wanted)
-        ctx.stats.record("attn", self.layer, stats)
-        return out
+        return self.eager(q, k, v, ctx)[0]
 
     def run_kernel(
-        self, q: Tensor, k: Tensor, v: Tensor, ctx, x: Tensor | None, stats: tuple[str, ...] = ()
+        self, q: Tensor, k: Tensor, v: Tensor, ctx, stats: tuple[str, ...] = ()
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """This variant's instrumented kernel (Triton on GPU, chunked on CPU): no [q, k] tensor."""
-        from workbench.kernels.attention import attention_forward
+        call = AttentionCall(
+            ctx.causal, self.scale, ctx.positions.alibi_slopes(), ctx.key_lengths, stats
+        )
+        return self.kernel.forward(q, k, v, call)
 
-        return attention_forward(
-            q, k, v, kind=self.kernel_kind, causal=ctx.causal, scale=self.scale, stats=stats,
-            alibi_slopes=ctx.positions.alibi_slopes(), **self.kernel_options(x),
-        )  # fmt: skip
+    def weights(self, scores: Tensor, visible: Tensor) -> Float[Tensor, "batch head q k"]:
+        return self.kernel.weights(scores, visible)
 
-    def kernel_options(self, x: Tensor) -> dict:
-        """Extra keyword arguments of this variant's kernel (e.g. gate logits)."""
-        return {}
+    def output_stats(
+        self, x: Tensor, z: Float[Tensor, "batch head pos d_head"], wanted: tuple[str, ...]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Per-head output transforms (gates) and their statistics; identity here."""
+        return z, {}
 
-    def weights(self, scores: Float[Tensor, "batch head q k"]) -> Float[Tensor, "batch head q k"]:
-        raise NotImplementedError
+    def pattern_statistics(self) -> tuple[str, ...]:
+        return self.kernel.statistics if self.kernel is not None else ()
 
-    def gate_output(
-        self, x: Tensor, z: Float[Tensor, "batch head pos d_head"]
-    ) -> Float[Tensor, "batch head pos d_head"]:
-        """Hook for gated variants (per-head output gates); identity here."""
-        return z
-
-    @classmethod
-    def supported_stats(cls) -> set[str]:
-        if cls.kernel_kind is None:
-            return set()
-        from workbench.kernels.attention import SUPPORTED_STATS
-
-        return set(SUPPORTED_STATS.get(cls.kernel_kind, ()))
+    def supported_stats(self) -> set[str]:
+        return set(self.pattern_statistics())
 
 
 class SoftmaxAttentionModule(QKVAttention):
-    kernel_kind = "softmax"
-
-    def weights(self, scores: Tensor) -> Tensor:
-        return scores.softmax(-1)
+    kernel = SoftmaxKernel()
 
     def fused(self, q: Tensor, k: Tensor, v: Tensor, ctx) -> Tensor:
         slopes = ctx.positions.alibi_slopes()
@@ -187,7 +178,7 @@ class SoftmaxAttentionModule(QKVAttention):
         mask = visible_keys(ctx, q.shape[2], k.shape[2], q.device)
         if slopes is not None:
             bias = alibi_bias(slopes.to(q.dtype), q.shape[2], k.shape[2])
-            mask = bias if mask is None else bias.masked_fill(~mask, float("-inf"))
+            mask = bias.masked_fill(~mask, float("-inf"))
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale)
 
 

@@ -37,13 +37,11 @@ def power_softmax(
 class PowerSoftmaxModule(QKVAttention):
     """QKV attention with power-softmax weights; eager path only, no fused kernel."""
 
-    kernel_kind = None
-
     def __init__(self, cfg, layer: int, power: int) -> None:
         super().__init__(cfg, layer)
         self.power = power
 
-    def weights(self, scores: Tensor) -> Tensor:
+    def weights(self, scores: Tensor, visible: Tensor) -> Tensor:
         return power_softmax(scores, self.power)
 
 

@@ -13,14 +13,20 @@ from torch import Tensor, nn
 
 from workbench.core.hooks import HookPoint
 from workbench.core.registry import MLP, VariantSpec
-from workbench.core.stats import mlp_stats
+from workbench.core.stats import record_mlp_stats
+from workbench.kernels.mlp import mlp_activation
+from workbench.kernels.mlp.reference import ACTIVATIONS, keep_top_k
 
 
 class ActivationMLP(nn.Module):
     """`W_out act(W_in x + b_in) + b_out` with hooks `hook_pre` and `hook_post`.
 
-    Activation statistics (`mlp.nonzero_frac`, `mlp.fire_count`) are computed from the
-    post-activation when a `run_with_stats` call asks for them.
+    Activation statistics (`mlp.nonzero_frac`, `mlp.fire_count`) come from the fused MLP
+    kernel (`workbench.kernels.mlp`: Triton on GPU, chunked on CPU) when the activation has
+    one (`kernel_act`, optionally with `top_k`) and no hook replaces the post-activation;
+    otherwise from the materialized post-activation with the kernel's reference functions.
+    `exact_zeros`: the activation outputs exact zeros (ReLU family), so a neuron fires when
+    it is nonzero; other activations need an explicit threshold.
     """
 
     def __init__(
@@ -29,12 +35,14 @@ class ActivationMLP(nn.Module):
         act: Callable[[Tensor], Tensor],
         act_name: str,
         exact_zeros: bool | None = None,
+        kernel_act: str | None = None,
+        top_k: int | None = None,
     ) -> None:
         super().__init__()
         self.act = act
         self.act_name = act_name
-        # Activations with exact zeros count "fired" as != 0; others need a threshold.
         self.exact_zeros = act_name == "relu" if exact_zeros is None else exact_zeros
+        self.kernel_act, self.top_k = kernel_act, top_k
         self.W_in = nn.Parameter(torch.empty(cfg.d_model, cfg.d_mlp))
         self.W_out = nn.Parameter(torch.empty(cfg.d_mlp, cfg.d_model))
         self.b_in = nn.Parameter(torch.zeros(cfg.d_mlp), requires_grad=cfg.mlp_bias)
@@ -46,9 +54,25 @@ class ActivationMLP(nn.Module):
         self, x: Float[Tensor, "batch pos d_model"], ctx
     ) -> Float[Tensor, "batch pos d_model"]:
         pre = self.hook_pre(x @ self.W_in + self.b_in)
-        post = self.hook_post(self.act(pre))
-        mlp_stats(post, ctx, exact_zeros=self.exact_zeros)
+        wanted = ctx.stats.wants("mlp") if ctx.stats is not None else ()
+        if wanted and self.kernel_act is not None and not self.hook_post.has_hooks:
+            post = self.hook_post(self.fused_with_stats(pre, ctx, wanted))
+        else:
+            post = self.hook_post(self.act(pre))
+            record_mlp_stats(post, ctx, self.exact_zeros, self.where(ctx))
         return post @ self.W_out + self.b_out
+
+    def fused_with_stats(self, pre: Tensor, ctx, wanted: tuple[str, ...]) -> Tensor:
+        threshold = ctx.stats.threshold(self.exact_zeros, self.where(ctx))
+        post, values = mlp_activation(
+            pre, act=self.kernel_act, stats=wanted, top_k=self.top_k, threshold=threshold,
+            token_mask=ctx.stats.token_mask,
+        )  # fmt: skip
+        ctx.stats.record("mlp", ctx.layer, values)
+        return post
+
+    def where(self, ctx) -> str:
+        return f"blocks.{ctx.layer}.mlp ({self.act_name})"
 
 
 @MLP.register
@@ -58,7 +82,7 @@ class ReLU(VariantSpec):
     paper: ClassVar[str] = "Vaswani et al. 2017; sparsity: Li et al. 2023 (Lazy Neuron)"
 
     def build(self, cfg, layer=None) -> nn.Module:
-        return ActivationMLP(cfg, F.relu, "relu")
+        return ActivationMLP(cfg, F.relu, "relu", kernel_act="relu")
 
 
 @MLP.register
@@ -71,7 +95,10 @@ class GELU(VariantSpec):
     approximate: str = "none"
 
     def build(self, cfg, layer=None) -> nn.Module:
-        return ActivationMLP(cfg, lambda x: F.gelu(x, approximate=self.approximate), "gelu")
+        # The kernel computes the exact (erf) form; the tanh form stays on the eager path.
+        kernel_act = "gelu" if self.approximate == "none" else None
+        act = lambda x: F.gelu(x, approximate=self.approximate)  # noqa: E731
+        return ActivationMLP(cfg, act, "gelu", kernel_act=kernel_act)
 
 
 @MLP.register
@@ -81,11 +108,12 @@ class SquaredReLU(VariantSpec):
     paper: ClassVar[str] = "So et al. 2021, Primer: Searching for Efficient Transformers"
 
     def build(self, cfg, layer=None) -> nn.Module:
-        return ActivationMLP(cfg, lambda x: F.relu(x).square(), "relu")
+        return ActivationMLP(cfg, ACTIVATIONS["relu2"], "relu", kernel_act="relu2")
 
 
 class TopKReLU(nn.Module):
-    """ReLU that keeps only the k largest activations of each token (Li et al. 2023)."""
+    """ReLU that keeps only the k largest activations of each token (Li et al. 2023); the
+    kernels' `keep_top_k`, so the statistics path and this one agree exactly."""
 
     def __init__(self, k: int) -> None:
         super().__init__()
@@ -94,8 +122,7 @@ class TopKReLU(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.k >= x.shape[-1]:
             return F.relu(x)
-        threshold = x.topk(self.k, dim=-1).values[..., -1:]
-        return F.relu(x) * (x >= threshold)
+        return keep_top_k(F.relu(x), self.k)
 
 
 @MLP.register
@@ -111,7 +138,9 @@ class TopK(VariantSpec):
         ks = self.k if isinstance(self.k, tuple) else (self.k,) * cfg.n_layers
         if len(ks) != cfg.n_layers:
             raise ValueError(f"topk_relu needs one k per layer ({cfg.n_layers}), got {ks}")
-        return ActivationMLP(cfg, TopKReLU(ks[layer or 0]), "relu")
+        k = ks[layer or 0]
+        top_k = k if k < cfg.d_mlp else None
+        return ActivationMLP(cfg, TopKReLU(k), "relu", kernel_act="relu", top_k=top_k)
 
 
 class GatedMLP(nn.Module):
@@ -137,8 +166,12 @@ class GatedMLP(nn.Module):
         gate = self.hook_pre(x @ self.W_gate + self.b_gate)
         linear = self.hook_pre_linear(x @ self.W_in + self.b_in)
         post = self.hook_post(self.act(gate) * linear)
-        mlp_stats(post, ctx, exact_zeros=self.act is F.relu)
+        record_mlp_stats(post, ctx, self.exact_zeros, f"blocks.{ctx.layer}.mlp (GLU)")
         return post @ self.W_out + self.b_out
+
+    @property
+    def exact_zeros(self) -> bool:
+        return self.act is F.relu
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from workbench.core.hooks import HookPoint
 from workbench.core.registry import MLP, VariantSpec
+from workbench.kernels.mlp.reference import fired
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "silu": F.silu}
 
@@ -99,13 +100,15 @@ class TopKMoEModule(nn.Module):
         collector = ctx.stats
         if collector is None or not collector.wants("mlp"):
             return
-        threshold = 0.0 if self.exact_zeros else collector.mlp_threshold
+        threshold = collector.threshold(self.exact_zeros, f"blocks.{ctx.layer}.mlp (moe)")
+        real = None if collector.token_mask is None else collector.token_mask.flatten()
         per_token = torch.zeros(n_tokens, device=self.b_out.device)
         counts = []
         for token, post in posts:
-            fired = post.detach().abs() > threshold
-            per_token.index_add_(0, token, fired.sum(-1).float())
-            counts.append(fired.sum(0, dtype=torch.int64))
+            on = fired(post.detach(), threshold)
+            per_token.index_add_(0, token, on.sum(-1).float())
+            counted = on if real is None else on & real[token, None]
+            counts.append(counted.sum(0, dtype=torch.int64))
         d_expert = posts[0][1].shape[-1]
         values = {
             "nonzero_frac": (per_token / (self.k * d_expert)).view(batch_pos),

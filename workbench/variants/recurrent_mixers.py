@@ -80,8 +80,6 @@ def delta_rule_chunked(
 class _MatrixStateMixer(QKVAttention):
     """QKV projections and hooks of `QKVAttention`; no softmax pattern, no kernels."""
 
-    kernel_kind = None
-
     def __init__(self, cfg, layer: int, mode: str) -> None:
         super().__init__(cfg, layer)
         if not cfg.causal:

@@ -9,28 +9,42 @@ normaliser before any weight is known, so each program makes two passes over its
 2. p = exp(s - lse), clip, accumulate A @ V, and (with `STATS`) count the exact zeros among
    the visible keys.
 
-Base-2 scores as in `triton_softmax.py`. max_weight = clip(1 / l) because clipping is
+Base-2 scores as in `softmax/triton.py`. max_weight = clip(1 / l) because clipping is
 monotone; sink = clip(p_i0). With `STATS` off the output is bitwise the same: the output
 path (m, l, the clipped weights, acc) never reads the statistics accumulators.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
+import torch
 import triton
 import triton.language as tl
-from workbench.kernels.attention.triton_tiles import key_block_bounds, load_v_tile, score_tile
+from jaxtyping import Float
+from torch import Tensor
+from workbench.kernels.attention.clipped.reference import CLIPPED_STATS
+from workbench.kernels.attention.softmax.triton import LOG2E
+from workbench.kernels.attention.triton_launch import launch_args, stat_outputs
+from workbench.kernels.attention.triton_tiles import (
+    key_block_bounds,
+    load_v_tile,
+    score_tile,
+    valid_keys,
+)
 
 
 @triton.jit
 def _lse_blocks(
-    m_i, l_i, a_i, q, k_base, lo, hi, offs_n, offs_d, d_ok, skn, skd, n_k, q_pos, slope,
+    m_i, l_i, a_i, q, k_base, lo, hi, offs_n, offs_d, d_ok, skn, skd, n_valid, q_pos, slope,
     qk_scale, CAUSAL: tl.constexpr, MASKED: tl.constexpr, STATS: tl.constexpr,
     HAS_ALIBI: tl.constexpr, DOT_PRECISION: tl.constexpr, BLOCK_N: tl.constexpr,
 ):  # fmt: skip
     """Pass 1 over key blocks [lo, hi): running max, normaliser, entropy accumulator."""
     for start_n in range(lo, hi, BLOCK_N):
         t = score_tile(
-            q, k_base, start_n, offs_n, offs_d, d_ok, skn, skd, n_k, q_pos, slope, qk_scale,
+            q, k_base, start_n, offs_n, offs_d, d_ok, skn, skd, n_valid, q_pos, slope, qk_scale,
             CAUSAL, MASKED, HAS_ALIBI, DOT_PRECISION,
         )  # fmt: skip
         m_new = tl.maximum(m_i, tl.max(t, 1))
@@ -48,14 +62,14 @@ def _lse_blocks(
 @triton.jit
 def _clipped_pv_blocks(
     acc, zeros, lse2, q, k_base, v_base, lo, hi, offs_n, offs_d, d_ok, skn, skd, svn, svd,
-    n_k, q_pos, slope, qk_scale, gamma, zeta, CAUSAL: tl.constexpr, MASKED: tl.constexpr,
+    n_valid, q_pos, slope, qk_scale, gamma, zeta, CAUSAL: tl.constexpr, MASKED: tl.constexpr,
     STATS: tl.constexpr, HAS_ALIBI: tl.constexpr, DOT_PRECISION: tl.constexpr,
     BLOCK_N: tl.constexpr,
 ):  # fmt: skip
     """Pass 2 over key blocks [lo, hi): clipped weights, A @ V, count of exact zeros."""
     for start_n in range(lo, hi, BLOCK_N):
         t = score_tile(
-            q, k_base, start_n, offs_n, offs_d, d_ok, skn, skd, n_k, q_pos, slope, qk_scale,
+            q, k_base, start_n, offs_n, offs_d, d_ok, skn, skd, n_valid, q_pos, slope, qk_scale,
             CAUSAL, MASKED, HAS_ALIBI, DOT_PRECISION,
         )  # fmt: skip
         p = tl.exp2(t - lse2[:, None])  # invisible keys: exp2(-inf) = 0
@@ -68,18 +82,18 @@ def _clipped_pv_blocks(
                 zeros += tl.sum((visible & (w == 0.0)).to(tl.float32), 1)
         elif STATS:
             zeros += tl.sum((w == 0.0).to(tl.float32), 1)
-        v = load_v_tile(v_base, k_idx, offs_d, svn, svd, k_idx < n_k, d_ok, MASKED)
+        v = load_v_tile(v_base, k_idx, offs_d, svn, svd, k_idx < n_valid, d_ok, MASKED)
         acc += tl.dot(w.to(v.dtype), v, input_precision=DOT_PRECISION)
     return acc, zeros
 
 
 @triton.jit
 def clipped_attention_fwd(
-    Q, K, V, Out, SLOPES, LSE, ENT, ZFRAC, MAXW, SINK,
+    Q, K, V, Out, SLOPES, LENS, LSE, ENT, ZFRAC, MAXW, SINK,
     sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, som, sod,
     n_heads, n_q, n_k, d_head, qk_scale, gamma, zeta,
     CAUSAL: tl.constexpr, STATS: tl.constexpr, HAS_ALIBI: tl.constexpr,
-    DOT_PRECISION: tl.constexpr,
+    HAS_LENS: tl.constexpr, DOT_PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
 ):  # fmt: skip
     pid_m = tl.program_id(0)
@@ -102,17 +116,18 @@ def clipped_attention_fwd(
     slope = 0.0
     if HAS_ALIBI:
         slope = tl.load(SLOPES + h).to(tl.float32) * 1.4426950408889634
-    interior_end, end = key_block_bounds(pid_m, n_q, n_k, BLOCK_M, BLOCK_N, CAUSAL)
+    n_valid = valid_keys(LENS, b, n_k, HAS_LENS)
+    interior_end, end = key_block_bounds(pid_m, n_q, n_k, n_valid, BLOCK_M, BLOCK_N, CAUSAL)
     m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_M], tl.float32)
     a_i = tl.zeros([BLOCK_M], tl.float32)
     # Interior key blocks without masks, then the causal diagonal and the ragged tail.
     m_i, l_i, a_i = _lse_blocks(
-        m_i, l_i, a_i, q, k_base, 0, interior_end, offs_n, offs_d, d_ok, skn, skd, n_k, q_pos,
+        m_i, l_i, a_i, q, k_base, 0, interior_end, offs_n, offs_d, d_ok, skn, skd, n_valid, q_pos,
         slope, qk_scale, CAUSAL, False, STATS, HAS_ALIBI, DOT_PRECISION, BLOCK_N,
     )  # fmt: skip
     m_i, l_i, a_i = _lse_blocks(
-        m_i, l_i, a_i, q, k_base, interior_end, end, offs_n, offs_d, d_ok, skn, skd, n_k, q_pos,
+        m_i, l_i, a_i, q, k_base, interior_end, end, offs_n, offs_d, d_ok, skn, skd, n_valid, q_pos,
         slope, qk_scale, CAUSAL, True, STATS, HAS_ALIBI, DOT_PRECISION, BLOCK_N,
     )  # fmt: skip
     lse2 = m_i + tl.log2(l_i)
@@ -120,12 +135,12 @@ def clipped_attention_fwd(
     zeros = tl.zeros([BLOCK_M], tl.float32)
     acc, zeros = _clipped_pv_blocks(
         acc, zeros, lse2, q, k_base, v_base, 0, interior_end, offs_n, offs_d, d_ok, skn, skd,
-        svn, svd, n_k, q_pos, slope, qk_scale, gamma, zeta,
+        svn, svd, n_valid, q_pos, slope, qk_scale, gamma, zeta,
         CAUSAL, False, STATS, HAS_ALIBI, DOT_PRECISION, BLOCK_N,
     )  # fmt: skip
     acc, zeros = _clipped_pv_blocks(
         acc, zeros, lse2, q, k_base, v_base, interior_end, end, offs_n, offs_d, d_ok, skn, skd,
-        svn, svd, n_k, q_pos, slope, qk_scale, gamma, zeta,
+        svn, svd, n_valid, q_pos, slope, qk_scale, gamma, zeta,
         CAUSAL, True, STATS, HAS_ALIBI, DOT_PRECISION, BLOCK_N,
     )  # fmt: skip
     o_ptrs = Out + b * sob + h * soh + offs_m[:, None] * som + offs_d[None, :] * sod
@@ -133,9 +148,9 @@ def clipped_attention_fwd(
     if STATS:
         ln2 = 0.6931471805599453
         stat_offs = pid_bh * n_q + offs_m
-        n_visible = n_k + tl.zeros([BLOCK_M], tl.int32)
+        n_visible = n_valid + tl.zeros([BLOCK_M], tl.int32)
         if CAUSAL:
-            n_visible = tl.minimum(q_pos + 1, n_k)
+            n_visible = tl.minimum(q_pos + 1, n_valid)
         tl.store(LSE + stat_offs, lse2 * ln2, mask=row_ok)
         tl.store(ENT + stat_offs, tl.log(l_i) - ln2 * a_i / l_i, mask=row_ok)
         tl.store(ZFRAC + stat_offs, zeros / n_visible.to(tl.float32), mask=row_ok)
@@ -147,3 +162,35 @@ def clipped_attention_fwd(
             t0 -= slope * q_pos.to(tl.float32)
         sink = tl.minimum(tl.maximum((zeta - gamma) * tl.exp2(t0 - lse2) + gamma, 0.0), 1.0)
         tl.store(SINK + stat_offs, sink, mask=row_ok)
+
+
+def clipped_attention_triton(
+    q: Float[Tensor, "batch head q d"],
+    k: Float[Tensor, "batch head k d"],
+    v: Float[Tensor, "batch head k d"],
+    call,
+    *,
+    gamma: float,
+    zeta: float,
+) -> tuple[Float[Tensor, "batch head q d"], dict[str, Float[Tensor, "batch head q"]]]:
+    """Clipped-softmax attention: two passes over the keys in one kernel; `lse` and
+    `entropy` are those of the unclipped softmax.
+
+    Example:
+        >>> out, st = clipped_attention_triton(q, k, v, call, gamma=-0.03, zeta=1.0)
+    """
+    args = launch_args(q, k, v, call)
+    out, tensors = torch.empty_like(q), stat_outputs(q, CLIPPED_STATS, bool(call.stats))
+    scale = call.scale if call.scale is not None else 1 / math.sqrt(q.shape[-1])
+    clipped_attention_fwd[args.grid](
+        q, k, v, out, args.slopes, args.lens, *tensors,
+        *q.stride(), *k.stride(), *v.stride(), *out.stride(),
+        q.shape[1], q.shape[2], k.shape[2], q.shape[3], scale * LOG2E, float(gamma),
+        float(zeta), STATS=bool(call.stats), **args.switches,
+    )  # fmt: skip
+    return out, _named(tensors, call.stats)
+
+
+def _named(tensors: list[Tensor], names: Sequence[str]) -> dict[str, Tensor]:
+    every = dict(zip(CLIPPED_STATS, tensors, strict=True))
+    return {name: every[name] for name in names}

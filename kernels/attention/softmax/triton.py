@@ -8,20 +8,29 @@ accumulator A = sum_j p_j (t_j - m) and S2 = sum_j p_j^2, rescaled like l when t
 moves. `STATS` is a `tl.constexpr`: with it off the output is bitwise the same, because the
 output path (m, l, acc) never reads the statistics accumulators.
 
-Optional switches: `HAS_ALIBI` (bias -m_h |i - j| in the score tile) and `HAS_GATE`
-(output * sigmoid(gate_logits) in the epilogue, for gated attention). Any T (masking), head
-dims up to 128 (padded to a power of two >= 16 with masking). Queries are the last n_q of
-n_k positions.
+Optional switches: `HAS_ALIBI` (bias -m_h |i - j| in the score tile) and `HAS_LENS`
+(per-row key lengths: keys past a row's length are padding). Any T (masking), head dims up
+to 128 (padded to a power of two >= 16 with masking). Queries are the last n_q of n_k
+positions.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
+import torch
 import triton
 import triton.language as tl
+from jaxtyping import Float
+from torch import Tensor
+from workbench.kernels.attention.softmax.reference import SOFTMAX_STATS
+from workbench.kernels.attention.triton_launch import launch_args, stat_outputs
 from workbench.kernels.attention.triton_tiles import (
     key_block_bounds,
     load_v_tile,
     score_tile,
+    valid_keys,
 )
 
 LOG2E = 1.4426950408889634
@@ -60,12 +69,11 @@ def _online_softmax_blocks(
 
 @triton.jit
 def softmax_attention_fwd(
-    Q, K, V, Out, GATE, SLOPES, LSE, ENT, MAXW, SINK, NEFF,
+    Q, K, V, Out, SLOPES, LENS, LSE, ENT, MAXW, SINK, NEFF,
     sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, som, sod,
-    sgb, sgh, sgm,
     n_heads, n_q, n_k, d_head, qk_scale,
     CAUSAL: tl.constexpr, STATS: tl.constexpr, HAS_ALIBI: tl.constexpr,
-    HAS_GATE: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    HAS_LENS: tl.constexpr, DOT_PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
 ):  # fmt: skip
     pid_m = tl.program_id(0)
@@ -93,21 +101,19 @@ def softmax_attention_fwd(
     acc = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
     a_i = tl.zeros([BLOCK_M], tl.float32)
     s2_i = tl.zeros([BLOCK_M], tl.float32)
-    interior_end, end = key_block_bounds(pid_m, n_q, n_k, BLOCK_M, BLOCK_N, CAUSAL)
+    n_valid = valid_keys(LENS, b, n_k, HAS_LENS)
+    interior_end, end = key_block_bounds(pid_m, n_q, n_k, n_valid, BLOCK_M, BLOCK_N, CAUSAL)
     acc, m_i, l_i, a_i, s2_i = _online_softmax_blocks(
         acc, m_i, l_i, a_i, s2_i, q, k_base, v_base, 0, interior_end, offs_n, offs_d, d_ok,
-        skn, skd, svn, svd, n_k, q_pos, slope, qk_scale,
+        skn, skd, svn, svd, n_valid, q_pos, slope, qk_scale,
         CAUSAL, False, STATS, HAS_ALIBI, DOT_PRECISION, BLOCK_N,
     )  # fmt: skip
     acc, m_i, l_i, a_i, s2_i = _online_softmax_blocks(
         acc, m_i, l_i, a_i, s2_i, q, k_base, v_base, interior_end, end, offs_n, offs_d, d_ok,
-        skn, skd, svn, svd, n_k, q_pos, slope, qk_scale,
+        skn, skd, svn, svd, n_valid, q_pos, slope, qk_scale,
         CAUSAL, True, STATS, HAS_ALIBI, DOT_PRECISION, BLOCK_N,
     )  # fmt: skip
     out = acc / l_i[:, None]
-    if HAS_GATE:
-        g = tl.load(GATE + b * sgb + h * sgh + offs_m * sgm, mask=row_ok, other=0.0)
-        out = out * tl.sigmoid(g.to(tl.float32))[:, None]
     o_ptrs = Out + b * sob + h * soh + offs_m[:, None] * som + offs_d[None, :] * sod
     tl.store(o_ptrs, out.to(Out.dtype.element_ty), mask=row_ok[:, None] & d_ok[None, :])
     if STATS:
@@ -122,3 +128,31 @@ def softmax_attention_fwd(
         if HAS_ALIBI:
             t0 -= slope * q_pos.to(tl.float32)
         tl.store(SINK + stat_offs, tl.exp2(t0 - m_i) / l_i, mask=row_ok)
+
+
+def softmax_attention_triton(
+    q: Float[Tensor, "batch head q d"],
+    k: Float[Tensor, "batch head k d"],
+    v: Float[Tensor, "batch head k d"],
+    call,
+) -> tuple[Float[Tensor, "batch head q d"], dict[str, Float[Tensor, "batch head q"]]]:
+    """Softmax attention with statistics in one Triton kernel; stats are float32.
+
+    Example:
+        >>> out, st = softmax_attention_triton(q, k, v, AttentionCall(stats=("entropy",)))
+    """
+    args = launch_args(q, k, v, call)
+    out, tensors = torch.empty_like(q), stat_outputs(q, SOFTMAX_STATS, bool(call.stats))
+    scale = call.scale if call.scale is not None else 1 / math.sqrt(q.shape[-1])
+    softmax_attention_fwd[args.grid](
+        q, k, v, out, args.slopes, args.lens, *tensors,
+        *q.stride(), *k.stride(), *v.stride(), *out.stride(),
+        q.shape[1], q.shape[2], k.shape[2], q.shape[3], scale * LOG2E,
+        STATS=bool(call.stats), **args.switches,
+    )  # fmt: skip
+    return out, _named(tensors, call.stats)
+
+
+def _named(tensors: list[Tensor], names: Sequence[str]) -> dict[str, Tensor]:
+    every = dict(zip(SOFTMAX_STATS, tensors, strict=True))
+    return {name: every[name] for name in names}

@@ -14,9 +14,22 @@ Interior key blocks run without masks, the causal diagonal and ragged tail with 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
+import torch
 import triton
 import triton.language as tl
-from workbench.kernels.attention.triton_tiles import key_block_bounds, load_v_tile, score_tile
+from jaxtyping import Float
+from torch import Tensor
+from workbench.kernels.attention.sigmoid.reference import SIGMOID_STATS
+from workbench.kernels.attention.triton_launch import launch_args, stat_outputs
+from workbench.kernels.attention.triton_tiles import (
+    key_block_bounds,
+    load_v_tile,
+    score_tile,
+    valid_keys,
+)
 
 
 @triton.jit
@@ -57,11 +70,11 @@ def _sigmoid_blocks(
 
 @triton.jit
 def sigmoid_attention_fwd(
-    Q, K, V, Out, SLOPES, MASS, MAXW, SINK, ACTIVE, ENT,
+    Q, K, V, Out, SLOPES, LENS, MASS, MAXW, SINK, ACTIVE, ENT,
     sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, som, sod,
     n_heads, n_q, n_k, d_head, scale, bias,
     CAUSAL: tl.constexpr, STATS: tl.constexpr, HAS_ALIBI: tl.constexpr,
-    ROW_BIAS: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    HAS_LENS: tl.constexpr, ROW_BIAS: tl.constexpr, DOT_PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
 ):  # fmt: skip
     pid_m = tl.program_id(0)
@@ -81,9 +94,13 @@ def sigmoid_attention_fwd(
     )
     k_base = K + b * skb + h * skh
     v_base = V + b * svb + h * svh
+    n_valid = valid_keys(LENS, b, n_k, HAS_LENS)
     row_bias = tl.zeros([BLOCK_M], tl.float32) + bias
-    if ROW_BIAS and CAUSAL:  # -log(number of keys row i sees); else the host passes it
-        row_bias = -tl.log((q_pos + 1).to(tl.float32))
+    if ROW_BIAS:  # -log(number of keys row i sees)
+        n_visible = n_valid + tl.zeros([BLOCK_M], tl.int32)
+        if CAUSAL:
+            n_visible = tl.minimum(q_pos + 1, n_valid)
+        row_bias = -tl.log(n_visible.to(tl.float32))
     slope = 0.0
     if HAS_ALIBI:
         slope = tl.load(SLOPES + h).to(tl.float32)
@@ -92,15 +109,15 @@ def sigmoid_attention_fwd(
     l_i = tl.zeros([BLOCK_M], tl.float32)
     a_i = tl.zeros([BLOCK_M], tl.float32)
     active = tl.zeros([BLOCK_M], tl.float32)
-    interior_end, end = key_block_bounds(pid_m, n_q, n_k, BLOCK_M, BLOCK_N, CAUSAL)
+    interior_end, end = key_block_bounds(pid_m, n_q, n_k, n_valid, BLOCK_M, BLOCK_N, CAUSAL)
     acc, m_i, l_i, a_i, active = _sigmoid_blocks(
         acc, m_i, l_i, a_i, active, q, k_base, v_base, 0, interior_end, offs_n, offs_d, d_ok,
-        skn, skd, svn, svd, n_k, q_pos, slope, scale, row_bias,
+        skn, skd, svn, svd, n_valid, q_pos, slope, scale, row_bias,
         CAUSAL, False, STATS, HAS_ALIBI, DOT_PRECISION, BLOCK_N,
     )  # fmt: skip
     acc, m_i, l_i, a_i, active = _sigmoid_blocks(
         acc, m_i, l_i, a_i, active, q, k_base, v_base, interior_end, end, offs_n, offs_d, d_ok,
-        skn, skd, svn, svd, n_k, q_pos, slope, scale, row_bias,
+        skn, skd, svn, svd, n_valid, q_pos, slope, scale, row_bias,
         CAUSAL, True, STATS, HAS_ALIBI, DOT_PRECISION, BLOCK_N,
     )  # fmt: skip
     o_ptrs = Out + b * sob + h * soh + offs_m[:, None] * som + offs_d[None, :] * sod
@@ -116,3 +133,33 @@ def sigmoid_attention_fwd(
         if HAS_ALIBI:
             x0 -= slope * q_pos.to(tl.float32)
         tl.store(SINK + stat_offs, tl.exp(_log_sigmoid(x0)), mask=row_ok)
+
+
+def sigmoid_attention_triton(
+    q: Float[Tensor, "batch head q d"],
+    k: Float[Tensor, "batch head k d"],
+    v: Float[Tensor, "batch head k d"],
+    call,
+    bias: float | None = None,
+) -> tuple[Float[Tensor, "batch head q d"], dict[str, Float[Tensor, "batch head q"]]]:
+    """Sigmoid attention with statistics in one Triton kernel.
+
+    Example:
+        >>> out, st = sigmoid_attention_triton(q, k, v, AttentionCall(stats=("row_mass",)))
+    """
+    args = launch_args(q, k, v, call)
+    out, tensors = torch.empty_like(q), stat_outputs(q, SIGMOID_STATS, bool(call.stats))
+    scale = call.scale if call.scale is not None else 1 / math.sqrt(q.shape[-1])
+    sigmoid_attention_fwd[args.grid](
+        q, k, v, out, args.slopes, args.lens, *tensors,
+        *q.stride(), *k.stride(), *v.stride(), *out.stride(),
+        q.shape[1], q.shape[2], k.shape[2], q.shape[3], scale,
+        float(bias) if bias is not None else 0.0,
+        STATS=bool(call.stats), ROW_BIAS=bias is None, **args.switches,
+    )  # fmt: skip
+    return out, _named(tensors, call.stats)
+
+
+def _named(tensors: list[Tensor], names: Sequence[str]) -> dict[str, Tensor]:
+    every = dict(zip(SIGMOID_STATS, tensors, strict=True))
+    return {name: every[name] for name in names}

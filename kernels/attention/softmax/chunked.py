@@ -2,13 +2,11 @@
 
 Queries are processed in blocks; for each block the keys stream past in chunks with the
 online-softmax recurrences (FlashAttention) plus the shifted entropy accumulator and S2
-(see `_tiling.OnlineSoftmax`). Causal key chunks entirely in a query block's future are
-skipped, so the work is half of the dense T x T and no [T, T] tensor ever exists.
+(see `_tiling.OnlineSoftmax`). Causal key chunks entirely in a query block's future, and
+chunks past every row's padding, are skipped: no [T, T] tensor ever exists.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import torch
 from jaxtyping import Float
@@ -23,13 +21,18 @@ from workbench.kernels.attention._tiling import (
 
 
 def softmax_block(
-    q_blk: Tensor, q_pos: Tensor, k: Tensor, v: Tensor, causal, slopes, chunk, stats
+    q_blk: Tensor, q_pos: Tensor, k: Tensor, v: Tensor, call, slopes, chunk
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Output and statistics of one query block (scores streamed in key chunks)."""
+    stats = call.stats
     state = OnlineSoftmax(q_blk.shape[:3], q_blk.dtype, q_blk.device)
     acc = torch.zeros((*q_blk.shape[:3], v.shape[-1]), dtype=q_blk.dtype, device=q_blk.device)
     s0 = None
-    for keys, s, _ in key_chunks(q_blk, q_pos, k, causal=causal, slopes=slopes, chunk=chunk):
+    tiles = key_chunks(
+        q_blk, q_pos, k, causal=call.causal, slopes=slopes, chunk=chunk,
+        key_lengths=call.key_lengths,
+    )  # fmt: skip
+    for keys, s, _ in tiles:
         if s0 is None:
             s0 = s[..., 0].clone()  # update() overwrites s
         pv, alpha = state.update(s, "entropy" in stats, "n_eff" in stats, v[:, :, keys])
@@ -50,23 +53,19 @@ def softmax_attention_chunked(
     q: Float[Tensor, "batch head q d"],
     k: Float[Tensor, "batch head k d"],
     v: Float[Tensor, "batch head k d"],
-    *,
-    causal: bool = True,
-    scale: float | None = None,
-    stats: Sequence[str] = (),
-    alibi_slopes: Float[Tensor, "head"] | None = None,
+    call,
     chunk: int = 512,
 ) -> tuple[Float[Tensor, "batch head q d"], dict[str, Float[Tensor, "batch head q"]]]:
-    """Same results as `softmax_attention_reference`, without the [q, k] pattern.
+    """Same results as the reference, without the [q, k] pattern.
 
     Example:
-        >>> out, st = softmax_attention_chunked(q, k, v, stats=("entropy",), chunk=256)
+        >>> out, st = softmax_attention_chunked(q, k, v, AttentionCall(stats=("entropy",)), 256)
     """
-    q_s, k_c, v_c, slopes = prepare(q, k, v, scale, alibi_slopes)
-    outs, parts = [], {name: [] for name in stats}
+    q_s, k_c, v_c, slopes = prepare(q, k, v, call.scale, call.alibi_slopes)
+    outs, parts = [], {name: [] for name in call.stats}
     for q_blk, q_pos in query_blocks(q_s, k.shape[2], chunk):
-        out, values = softmax_block(q_blk, q_pos, k_c, v_c, causal, slopes, chunk, stats)
+        out, values = softmax_block(q_blk, q_pos, k_c, v_c, call, slopes, chunk)
         outs.append(out)
-        for name in stats:
+        for name in call.stats:
             parts[name].append(values[name])
     return concat_blocks(outs, parts, q.dtype)

@@ -1,0 +1,105 @@
+"""Padded batches: padded positions are neither queries nor keys and never enter a
+statistic. Statistics of a padded batch equal those of each text run alone."""
+
+import pytest
+import torch
+
+from workbench import Model, ModelConfig
+
+CFG = ModelConfig(d_model=32, n_layers=2, n_heads=4, d_vocab=50, n_ctx=64, seed=4)
+LENGTHS = [17, 9, 12]
+
+
+def padded_batch(side: str) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    gen = torch.Generator().manual_seed(0)
+    texts = [torch.randint(1, 50, (n,), generator=gen) for n in LENGTHS]
+    width = max(LENGTHS)
+    tokens = torch.zeros(len(texts), width, dtype=torch.long)
+    mask = torch.zeros(len(texts), width, dtype=torch.long)
+    for i, text in enumerate(texts):
+        span = slice(0, len(text)) if side == "right" else slice(width - len(text), width)
+        tokens[i, span], mask[i, span] = text, 1
+    return tokens, mask, texts
+
+
+def real_span(side: str, n: int) -> slice:
+    return slice(0, n) if side == "right" else slice(max(LENGTHS) - n, max(LENGTHS))
+
+
+ATTN = {
+    "softmax": ["attn.entropy", "attn.max_weight", "attn.sink", "attn.n_eff", "attn.lse"],
+    "sigmoid": ["attn.row_mass", "attn.entropy", "attn.sink", "attn.active_count"],
+    "clipped": ["attn.zero_frac", "attn.entropy", "attn.sink", "attn.max_weight"],
+    "gated": ["attn.entropy", "attn.gate"],
+}
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("position", ["learned", "rotary", "alibi"])
+@pytest.mark.parametrize("attention", list(ATTN))
+def test_padded_batch_equals_each_text_alone(attention, position, side) -> None:
+    model = Model(CFG.replace(attention=attention, position=position)).eval()
+    tokens, mask, texts = padded_batch(side)
+    names = [*ATTN[attention], "mlp.nonzero_frac", "mlp.fire_count"]
+    batch = model.run_with_stats(tokens, names, attention_mask=mask)
+    counts = {layer: 0 for layer in range(2)}
+    for i, text in enumerate(texts):
+        alone = model.run_with_stats(text[None], names)
+        span = real_span(side, len(text))
+        for name in names[:-1]:
+            got = batch[name][:, i : i + 1, ..., span]
+            torch.testing.assert_close(got, alone[name], atol=1e-5, rtol=1e-5, msg=name)
+            padding = batch[name][:, i, ..., ~mask[i].bool()]
+            assert torch.isnan(padding).all(), f"{name}: padded entries must be NaN"
+        torch.testing.assert_close(batch.output[i : i + 1, span], alone.output, atol=1e-5,
+                                   rtol=1e-5)  # fmt: skip
+        for layer in range(2):
+            counts[layer] = counts[layer] + alone["mlp.fire_count", layer]
+    for layer in range(2):  # exact integer counts over the real tokens only
+        assert torch.equal(batch["mlp.fire_count", layer], counts[layer])
+    means = batch.layer_means("attn.entropy")
+    assert torch.isfinite(means).all()
+
+
+def test_texts_are_tokenized_with_their_mask() -> None:
+    from workbench.data.tokenizer import ByteTokenizer
+
+    tokenizer = ByteTokenizer()
+    model = Model(CFG.replace(d_vocab=tokenizer.vocab_size), tokenizer=tokenizer).eval()
+    texts = ["the old dog sees a red bird.", "a cat."]
+    batch = model.run_with_stats(texts, ["attn.entropy"])
+    for i, text in enumerate(texts):
+        alone = model.run_with_stats(text, ["attn.entropy"])
+        n = alone["attn.entropy"].shape[-1]
+        torch.testing.assert_close(
+            batch["attn.entropy"][:, i : i + 1, :, :n], alone["attn.entropy"]
+        )
+    assert batch.token_mask.sum(1).tolist() == [len(t) + 1 for t in texts]  # + <bos>
+
+
+def test_forward_with_left_padding_counts_positions_from_the_first_real_token() -> None:
+    model = Model(CFG).eval()  # learned absolute positions
+    tokens, mask, texts = padded_batch("left")
+    logits = model(tokens, attention_mask=mask)
+    for i, text in enumerate(texts):
+        span = real_span("left", len(text))
+        torch.testing.assert_close(logits[i : i + 1, span], model(text[None]), atol=1e-5,
+                                   rtol=1e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "mask,match",
+    [
+        (torch.tensor([[1, 0, 1, 1]]), "not padding"),
+        (torch.tensor([[0, 0, 0, 0]]), "no real token"),
+        (torch.tensor([[1, 1, 1]]), "shape"),
+        (torch.tensor([[0.5, 1, 1, 1]]), "0/1"),
+        (torch.tensor([[2, 1, 1, 1]]), "0/1"),
+    ],
+    ids=["hole", "empty", "shape", "float", "not-binary"],
+)
+def test_bad_masks_are_refused(mask, match) -> None:
+    model = Model(CFG).eval()
+    with pytest.raises(ValueError, match=match):
+        model.run_with_stats(torch.ones(1, 4, dtype=torch.long), ["attn.entropy"],
+                             attention_mask=mask)  # fmt: skip
