@@ -8,7 +8,7 @@ largest single tensor the call allocates (probe: `TorchDispatchMode`), which for
 reference is the [B, H, T, T] pattern and for the chunked path a [B, H, chunk, chunk] tile.
 
 Usage: python benchmarks/attention_stats_kernels.py [--lengths 1024 2048 4096]
-       [--kinds softmax sigmoid clipped gated] [--chunk 512] [--repeats 3]
+       [--kinds softmax sigmoid clipped] [--chunk 512] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def run_subprocess(kind: str, t: int, backend: str, args) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--lengths", type=int, nargs="+", default=[1024, 2048, 4096])
-    p.add_argument("--kinds", nargs="+", default=["softmax", "sigmoid", "clipped", "gated"])
+    p.add_argument("--kinds", nargs="+", default=["softmax", "sigmoid", "clipped"])
     p.add_argument("--chunk", type=int, default=512)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--one", nargs=3, metavar=("KIND", "T", "BACKEND"), help=argparse.SUPPRESS)
