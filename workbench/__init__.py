@@ -9,6 +9,8 @@ Example:
 from workbench.adapters import from_transformer_lens, load_hf_bert, load_minilm
 from workbench.core import ActivationCache, HookPoint, Model, ModelConfig, Stats
 from workbench.core.checkpoint import load_model, save_model
+from workbench.core.collect import collect_stats
+from workbench.core.summary import StatsSummary
 from workbench.models import load_default
 
 __version__ = "0.1.0"
@@ -18,7 +20,9 @@ __all__ = [
     "Model",
     "ModelConfig",
     "Stats",
+    "StatsSummary",
     "__version__",
+    "collect_stats",
     "from_transformer_lens",
     "load_default",
     "load_hf_bert",
