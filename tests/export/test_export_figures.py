@@ -106,9 +106,9 @@ def test_missing_browser_error_says_how_to_install(tmp_path, monkeypatch):
 def test_bad_suffix_and_style_suggest_valid_names(tmp_path):
     with pytest.raises(ValueError, match=r"valid: \['.pdf', '.png', '.svg'\]"):
         export_figure(loss_figure(), tmp_path / "x.jpeg")
-    with pytest.raises(ValueError, match="Did you mean 'paper'"):
+    with pytest.raises(ValueError, match="Did you mean: paper"):
         apply_style(loss_figure(), style="papr")
-    with pytest.raises(ValueError, match="Did you mean 'double'"):
+    with pytest.raises(ValueError, match="Did you mean: double"):
         apply_style(loss_figure(), width="doubel")
 
 

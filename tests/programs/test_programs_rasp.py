@@ -45,7 +45,7 @@ def test_rasp_from_function_and_errors():
     # only 39 distinct sequences exist; the generator stops when the space runs out
     assert len(task.train) + len(task.val) + len(task.test) == 30
     assert task.labels == (2, 3, 4)
-    with pytest.raises(ValueError, match="did you mean"):
+    with pytest.raises(ValueError, match="Did you mean"):
         make_task("srot")
     with pytest.raises(ValueError, match="unique"):
         Task.from_function("bad", lambda xs: xs, [1, 1], max_len=2)

@@ -51,7 +51,7 @@ def test_panel_outside_kernel_warns_and_bad_anchor_suggests():
     heat = Heatmap(torch.rand(2, 2))
     with pytest.warns(RuntimeWarning, match="needs a running Jupyter kernel"):
         assert panel(heat, title="x") is None
-    with pytest.raises(ValueError, match="Did you mean 'split-right'"):
+    with pytest.raises(ValueError, match="Did you mean: split-right"):
         panel(heat, anchor="split-rihgt")
 
 

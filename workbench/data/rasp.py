@@ -20,11 +20,12 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import random
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+
+from workbench.core.registry import suggest
 
 BOS, EOS = "<s>", "</s>"
 Example = tuple[tuple[Hashable, ...], tuple[Hashable | None, ...]]
@@ -228,8 +229,7 @@ def make_task(
     symbols). Runs made before this setting used 10, 9 and 17. `dyck_sampler` picks the
     Dyck strings: "paper" (the authors' distribution) or "prefix" (ours before it)."""
     if name not in TASK_NAMES:
-        close = difflib.get_close_matches(name, TASK_NAMES, n=3)
-        raise ValueError(f"unknown task {name!r}; did you mean {close}? Tasks: {TASK_NAMES}")
+        raise ValueError(f"unknown task {name!r}. {suggest(name, TASK_NAMES)} Tasks: {TASK_NAMES}")
     max_len = max_len or paper_max_len(name)
     n_symbols = max_len - (2 if name in ("sort", "reverse") else 1)  # BOS (and EOS)
     if n_symbols < 1:

@@ -12,12 +12,13 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import html
 from dataclasses import dataclass
 
 import plotly.graph_objects as go
 import plotly.io as pio
+
+from workbench.core.registry import suggest
 
 PX_PER_INCH = 96
 PX_PER_POINT = PX_PER_INCH / 72
@@ -66,9 +67,9 @@ def resolve_choice(kind: str, value: str, choices: dict) -> object:
     """Look a name up in `choices`, raising with the closest valid names on a miss."""
     if value in choices:
         return choices[value]
-    close = difflib.get_close_matches(str(value), list(choices), n=3)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"Unknown {kind} {value!r}; valid: {sorted(choices)}.{hint}")
+    raise ValueError(
+        f"Unknown {kind} {value!r}; valid: {sorted(choices)}. {suggest(str(value), list(choices))}"
+    )
 
 
 def figure_size_px(style: str, width: str, height_in: float | None = None) -> tuple[int, int]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import ipywidgets
 import numpy as np
+import torch
 import traitlets
 from jaxtyping import Float
 from torch import Tensor
@@ -109,10 +110,10 @@ def mean_attention_entropy(
     The quantity tracked by Zhai et al. (2023), "Stabilizing Transformer Training by Preventing
     Attention Entropy Collapse"; here only as the dashboard's default head summary.
     """
-    p = as_numpy(patterns, "patterns").astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, -p * np.log(p), 0.0)
-    return terms.sum(-1).mean(-1)
+    from workbench.kernels.attention.statistics import entropy
+
+    p = torch.from_numpy(as_numpy(patterns, "patterns").astype(np.float64))
+    return entropy(p).mean(-1).numpy()
 
 
 class AttentionDashboard(ipywidgets.VBox):

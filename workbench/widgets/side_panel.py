@@ -7,9 +7,10 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import warnings
 from typing import Any
+
+from workbench.core.registry import suggest
 
 ANCHORS = (
     "split-right",
@@ -48,9 +49,9 @@ def panel(obj: Any, title: str = "workbench", anchor: str = "split-right") -> No
     not also display the widget inline).
     """
     if anchor not in ANCHORS:
-        close = difflib.get_close_matches(anchor, ANCHORS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"Unknown panel anchor {anchor!r}; valid: {list(ANCHORS)}.{hint}")
+        raise ValueError(
+            f"Unknown panel anchor {anchor!r}; valid: {list(ANCHORS)}. {suggest(anchor, ANCHORS)}"
+        )
     widget = render(obj)
     if not _in_kernel():
         warnings.warn(
