@@ -40,12 +40,13 @@ def attention_forward(
     alibi_slopes: Float[Tensor, "head"] | None = None,
     key_lengths: Int[Tensor, "batch"] | None = None,
     backend: str = "auto",
-    chunk: int = 512,
+    chunk: int | None = None,
 ) -> tuple[Float[Tensor, "batch head pos d_head"], dict[str, Float[Tensor, "batch head pos"]]]:
     """Attention output and the requested statistics, each `[batch, head, pos]`.
 
     Queries are the last `pos` of `key_pos` positions. `key_lengths` marks right padding:
-    keys at positions >= length are never visible. `chunk` is the chunked path's tile size.
+    keys at positions >= length are never visible. `chunk` is the chunked path's tile size
+    (None: sized to the cache, see `kind.auto_chunk`).
 
     Example:
         >>> out, st = attention_forward(q, k, v, causal=True, stats=["entropy", "sink"])
