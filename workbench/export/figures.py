@@ -125,11 +125,11 @@ def export_figure(
 
 
 def _pdf_info(fig: go.Figure, path: Path, record: dict[str, Any]) -> dict[str, str]:
-    from workbench.analysis.result import _workbench_version
+    from workbench.analysis.metadata import workbench_version
 
     return {
         "Title": fig.layout.title.text or path.stem,
         "Subject": "workbench figure",
         "Keywords": json.dumps(record, sort_keys=True, default=str),
-        "Creator": f"workbench {_workbench_version()}",
+        "Creator": f"workbench {workbench_version()}",
     }
