@@ -9,9 +9,12 @@ Example:
     >>> result.to_json("overview.json"); Result.from_json("overview.json")
 """
 
+# Built-in analyses register themselves on import.
+from workbench.analysis import overview  # (registers itself)
 from workbench.analysis.display import display_static
 from workbench.analysis.fingerprint import fingerprint_tokens
 from workbench.analysis.metadata import ResultMetadata
+from workbench.analysis.overview import StatsOverviewResult
 from workbench.analysis.registry import (
     RegisteredAnalysis,
     get_analysis,
@@ -20,10 +23,6 @@ from workbench.analysis.registry import (
 )
 from workbench.analysis.result import Result, result_type
 from workbench.analysis.runner import corpus_tokens, prepare_tokens, run_batches
-
-# Built-in analyses register themselves on import (after the registry exists).
-from workbench.analysis import overview  # noqa: E402, I001
-from workbench.analysis.overview import StatsOverviewResult  # noqa: E402
 
 __all__ = [
     "RegisteredAnalysis",
