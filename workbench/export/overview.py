@@ -1,4 +1,5 @@
-"""The figure of `StatsOverviewResult`: four `[layer, head]` panels and the MLP bars.
+"""The figure of `StatsOverviewResult` ("Attention entropy" and three more `[layer, head]`
+panels, then the MLP bars).
 
 Each heatmap cell is labelled with its value, so the panels read without colour bars.
 
@@ -13,13 +14,12 @@ from plotly.subplots import make_subplots
 
 from workbench.analysis.overview import StatsOverviewResult
 from workbench.export.registry import figure
-from workbench.export.style import plotly_text
 
 PANELS = {
-    "entropy": "Attention entropy (nats)",
-    "max_weight": "Max weight",
-    "sink": "Weight on key 0",
-    "n_eff": "Effective keys",
+    "entropy": "entropy (nats)",
+    "max_weight": "max weight",
+    "sink": "sink (key 0)",
+    "n_eff": "n_eff",
 }
 
 
@@ -27,7 +27,7 @@ PANELS = {
 def overview_figure(result: StatsOverviewResult) -> go.Figure:
     """One row: entropy, max weight, sink, n_eff heatmaps (layer rows, head columns) and the
     MLP nonzero fraction per layer."""
-    titles = [*PANELS.values(), "MLP nonzero fraction"]
+    titles = [*PANELS.values(), "MLP nonzero"]
     fig = make_subplots(rows=1, cols=5, subplot_titles=titles, horizontal_spacing=0.05)
     n_layers, n_heads = result.entropy.shape
     for col, name in enumerate(PANELS, start=1):
@@ -55,7 +55,7 @@ def overview_figure(result: StatsOverviewResult) -> go.Figure:
         col=5,
     )
     fig.update_xaxes(title_text="layer", type="category", row=1, col=5)
-    fig.update_layout(
-        showlegend=False, title=f"Statistics overview: {plotly_text(result.metadata.model_name)}"
-    )
+    # The model name goes into the layout's metadata, not a title: paper figures are
+    # captioned in the text, and a title would collide with the panel titles.
+    fig.update_layout(showlegend=False, meta={"model_name": result.metadata.model_name})
     return fig
