@@ -9,9 +9,8 @@ import plotly
 import plotly.graph_objects as go
 import pytest
 
-from workbench.export import Report, plotly_text
 from workbench.cli import main
-from workbench.export import markdown_to_html
+from workbench.export import Report, markdown_to_html, plotly_text
 
 HOSTILE = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
 
