@@ -204,3 +204,17 @@ def test_fingerprint_tells_data_apart():
         fingerprint_tokens(tokens, torch.tensor([[1, 1, 0], [1, 1, 1]])),
     }
     assert len(prints) == 4
+
+
+def test_a_file_with_other_fields_is_refused(tmp_path):
+    path = every_dtype().to_json(tmp_path / "r.json")
+    data = json.loads(path.read_text())
+    del data["fields"]["label"]
+    with pytest.raises(ValueError, match="has fields .* the class has .*'label'"):
+        Result.from_dict(data)
+
+
+def test_complex_tensors_are_refused_naming_the_field(tmp_path):
+    result = dataclasses.replace(every_dtype(), by_name={"z": torch.ones(2, dtype=torch.cfloat)})
+    with pytest.raises(TypeError, match=r"EveryDtype\.by_name\['z'\]: complex"):
+        result.to_json(tmp_path / "r.json")

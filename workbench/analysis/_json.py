@@ -42,7 +42,9 @@ def _float_in(value: float | int | str, where: str) -> float:
     return float(value)
 
 
-def encode_tensor(tensor: Tensor) -> dict[str, Any]:
+def encode_tensor(tensor: Tensor, where: str) -> dict[str, Any]:
+    if tensor.dtype.is_complex:
+        raise TypeError(f"{where}: complex tensors are not supported in results; store parts")
     flat = tensor.detach().cpu().reshape(-1)
     if flat.dtype == torch.bfloat16:  # tolist() has no bfloat16 path; the values are exact
         flat = flat.float()
@@ -72,7 +74,7 @@ def decode_tensor(obj: dict[str, Any], where: str) -> Tensor:
 def encode(value: Any, where: str) -> Any:
     """JSON-ready form of `value`; `where` names the field in error messages."""
     if isinstance(value, Tensor):
-        return encode_tensor(value)
+        return encode_tensor(value, where)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         cls = type(value)
         fields = {

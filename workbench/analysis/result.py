@@ -157,10 +157,13 @@ class Result:
         from workbench.export.figures import chromium_path, figure_png_bytes
 
         fig = self.figure()
-        if chromium_path(required=False) is None:
-            return {"text/html": fig.to_html(full_html=False, include_plotlyjs=True)}
-        png = figure_png_bytes(fig, style="screen")
-        return {"image/png": base64.b64encode(png).decode("ascii")}
+        if chromium_path(required=False) is not None:
+            try:
+                png = figure_png_bytes(fig, style="screen")
+                return {"image/png": base64.b64encode(png).decode("ascii")}
+            except Exception as err:  # fall back to HTML, but say why
+                warnings.warn(f"PNG rendering failed ({err}); showing HTML", stacklevel=3)
+        return {"text/html": fig.to_html(full_html=False, include_plotlyjs=True)}
 
     def summary(self) -> str:
         """One line: tensor shapes instead of values (the dataclass repr prints whole tensors)."""
@@ -207,6 +210,12 @@ class Result:
             raise TypeError(f"the file holds a {target.__name__}, not a {cls.__name__}")
         name = target.__name__
         fields = {k: decode(v, f"{name}.{k}") for k, v in data["fields"].items()}
+        expected = {f.name for f in dataclasses.fields(target)}
+        if set(fields) != expected:
+            raise ValueError(
+                f"the file's {name} has fields {sorted(fields)}, the class has "
+                f"{sorted(expected)}: written by another version of its analysis?"
+            )
         return target(**fields)
 
     @classmethod
