@@ -77,6 +77,14 @@ def test_unregistered_types_say_where_to_register():
         unregistered.figure()
 
 
+def test_display_of_an_unregistered_type_keeps_the_text_and_says_why(live):
+    meta = ResultMetadata(model_name="m", config_hash="h")
+    unregistered = Unregistered(values=torch.zeros(1), metadata=meta)
+    with pytest.warns(UserWarning, match=r"widget display failed: No interactive view"):
+        bundle = unregistered._repr_mimebundle_()
+    assert bundle == {"text/plain": "Unregistered(model='m', values=Tensor[1])"}
+
+
 def test_summary_is_short(result):
     assert result.summary() == "HeadScores(model='toy', scores=Tensor[2, 2])"
 
