@@ -80,8 +80,10 @@ def main() -> None:
         return
     print(f"machine: {machine()}")
     timing = time_ratio(args.batches, 1024, args.batch_size)
-    print(f"T=1024, {timing['tokens']} tokens: forward {timing['forward_s']:.2f} s, "
-          f"collect_stats {timing['collect_s']:.2f} s, ratio {timing['ratio']:.2f}x (target <= 1.3x)")  # fmt: skip
+    print(
+        f"T=1024, {timing['tokens']} tokens: forward {timing['forward_s']:.2f} s, collect_stats "
+        f"{timing['collect_s']:.2f} s, ratio {timing['ratio']:.2f}x (target <= 1.3x)"
+    )
     rows = []
     for seq in args.lengths:
         out = subprocess.run([sys.executable, __file__, "--one", str(seq)], capture_output=True,

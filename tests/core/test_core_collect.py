@@ -34,7 +34,8 @@ def test_means_and_counts_equal_a_direct_computation(model) -> None:
         entropy = -torch.where(p > 0, p * p.clamp_min(1e-300).log(), 0.0).sum(-1)
         expected = entropy.permute(1, 0, 2).flatten(1)  # [head, tokens]
         torch.testing.assert_close(summary.mean("attn.entropy")[layer], expected.mean(1))
-        torch.testing.assert_close(summary.std("attn.entropy")[layer], expected.std(1, correction=0))
+        std = expected.std(1, correction=0)
+        torch.testing.assert_close(summary.std("attn.entropy")[layer], std)
         torch.testing.assert_close(summary.max("attn.entropy")[layer], expected.amax(1))
         fired = cache["post", layer] > 0
         assert torch.equal(summary.fire_counts["mlp.fire_count"][layer], fired.sum((0, 1)))
@@ -52,7 +53,8 @@ def test_halves_merged_equal_one_pass(model) -> None:
     left, right = a.merge(b).merge(c), a.merge(b.merge(c))
     for merged in (left, right):
         assert merged.tokens == whole.tokens and merged.sequences == whole.sequences
-        assert torch.equal(merged.fire_counts["mlp.fire_count"], whole.fire_counts["mlp.fire_count"])
+        fires = merged.fire_counts["mlp.fire_count"]
+        assert torch.equal(fires, whole.fire_counts["mlp.fire_count"])
         for name, acc in whole.accumulators.items():
             got = merged.accumulators[name]
             assert torch.equal(got.count, acc.count) and torch.equal(got.hist, acc.hist)
