@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
         train.add_argument(flag, type=kind, default=default)
     train.set_defaults(func=cmd_train)
 
+    from workbench.dist.cli import add_subcommands as add_collect
+
+    add_collect(sub)
     try:
         from workbench.programs.cli import add_subcommands
     except ImportError:  # the Transformer Programs package is optional at import time
