@@ -176,7 +176,7 @@ def load_checkpoint(folder: str | Path) -> tuple[ProgramModel, dict[str, Any]]:
     try:
         meta = json.loads(path.read_text())
         cfg = ProgramConfig.from_dict(meta["config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError) as err:  # JSON, UTF-8 and field errors
         raise ValueError(f"{path} is not a Transformer Program config: {err}") from err
     model = ProgramModel(cfg)
     load_exact(model, read_state(folder / WEIGHTS_FILE), source=str(folder / WEIGHTS_FILE))
