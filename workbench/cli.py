@@ -52,9 +52,8 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from workbench.demo import run_demo
-
     from workbench.core.config import ModelConfig
+    from workbench.demo import run_demo
     from workbench.models import default_model_dir
 
     meta = read_json_file(default_model_dir() / "config.json", "default model config")
