@@ -91,12 +91,13 @@ def check_replacement(name: str, fn: HookFn, old: Tensor, new: Any) -> None:
 
 
 def _fn_name(fn: Any) -> str:
-    """`'ablate'`, or `<lambda> (notebook.py:12)` where the name alone says nothing."""
-    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    """`'ablate' (notebook.py:12)`: the function's name and where it was defined."""
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    shown = name if name == "<lambda>" else repr(name)
     code = getattr(fn, "__code__", None)
-    if "<lambda>" in name and code is not None:
-        return f"{name} ({code.co_filename.rsplit('/', 1)[-1]}:{code.co_firstlineno})"
-    return repr(name)
+    if code is None:
+        return shown
+    return f"{shown} ({code.co_filename.rsplit('/', 1)[-1]}:{code.co_firstlineno})"
 
 
 def _shown(value: Any) -> str:

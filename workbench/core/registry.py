@@ -133,15 +133,11 @@ class Registry:
         spec_type = self._lookup(options.pop("name"), path)
         check_known_fields(spec_type, options, what=path)
         hints = field_hints(spec_type)
-        values = {k: check_value(_untuple(v), hints[k], f"{path}.{k}") for k, v in options.items()}
+        values = {k: check_value(v, hints[k], f"{path}.{k}") for k, v in options.items()}
         try:
             return spec_type(**values)
         except ValueError as err:  # the spec's own `check()`: name the field it came from
             raise ConfigError(f"{path} ({spec_type.name}): {err}") from None
-
-
-def _untuple(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
 
 
 ATTENTION = Registry("attention")
