@@ -41,6 +41,10 @@ VARIANT_FIELDS = {
 class ModelConfig:
     """Shape and variants of a model. Variants are given by name, dict or spec object.
 
+    Every field is checked on construction against its type hint (`PosInt`, `PosFloat`, ...
+    from `workbench.core.validate`): a wrong type, a value out of range or an unknown name
+    raises `ConfigError` naming the field, e.g. `ModelConfig.attention.bias`.
+
     Example:
         >>> cfg = ModelConfig(d_model=128, n_layers=2, n_heads=4, mlp="relu", position="rotary")
         >>> cfg.d_head, cfg.d_mlp
@@ -109,7 +113,8 @@ class ModelConfig:
         return cls(**check_known_fields(cls, data))
 
     def replace(self, **changes: Any) -> ModelConfig:
-        return dataclasses.replace(self, **changes)
+        """A copy with `changes` applied and validated; unknown names raise with a suggestion."""
+        return dataclasses.replace(self, **check_known_fields(type(self), changes))
 
     def config_hash(self) -> str:
         """Short stable hash of the config, for figure metadata and caches."""
