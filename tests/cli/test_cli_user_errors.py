@@ -53,6 +53,7 @@ CASES = [
     (["programs", "train", "--task", "sort", "--out", "p", "--lr", "-inf"], "--lr"),
     (["programs", "train", "--task", "sort", "--out", "p", "--num-mlp-inputs", "3"], "3"),
     (["programs", "train", "--task", "sort", "--out", "p", "--max-len", "1"], "max_len 1"),
+    (["programs", "train", "--task", "sort", "--out", "p", "--n-examples", "5"], "split is empty"),
     (["programs", "decompile", "missing", "--out", "x.py"], "no such folder: 'missing'"),
     (["programs", "decompile", "a_file", "--out", "x.py"], "'a_file' is not a folder"),
     (["programs", "decompile", "a_dir", "--out", "x.py"], "not a Transformer Program"),

@@ -88,6 +88,12 @@ def train_program(
 ) -> TrainRun:
     """Train on `task.train`; keep the state whose discretized network is best on
     `task.val` (evaluated every `eval_every` epochs and at the end)."""
+    sizes = {"train": len(task.train), "val": len(task.val), "test": len(task.test)}
+    if not all(sizes.values()):  # an empty split would pick no best state, or report nan
+        raise ValueError(
+            f"{task.name}: a split is empty ({sizes}); ask for more examples "
+            "(10% go to test and 10% of the rest to validation)"
+        )
     torch.manual_seed(seed)
     model = ProgramModel(cfg)
     train, val = encode(cfg, task.train), encode(cfg, task.val)
