@@ -9,10 +9,11 @@ from setuptools import find_packages, setup
 kernel_packages = ["workbench.kernels"] + [
     f"workbench.kernels.{name}" for name in find_packages("kernels")
 ]
-# The embedded default model travels with the package, for `workbench.load_default()`.
+# The embedded default model travels with the package, for `workbench.load_default()`; its
+# files are listed under [tool.setuptools.package-data] in pyproject.toml (which overrides
+# a package_data given here).
 asset_packages = ["workbench.assets"]
 setup(
     packages=find_packages(include=["workbench", "workbench.*"]) + kernel_packages + asset_packages,
     package_dir={"workbench.kernels": "kernels", "workbench.assets": "assets"},
-    package_data={"workbench.assets": ["default/*"]},
 )

@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+
+from workbench.cli_args import (
+    OneLineErrorParser,
+    existing_file,
+    nonnegative_int,
+    output_dir,
+    positive_float,
+    positive_int,
+    prepare_output_dir,
+    read_json_file,
+    report_error,
+)
+
+# Errors a user can cause with arguments or files (bad values, missing or unreadable paths).
+# Anything else is a bug in workbench and keeps its traceback.
+USER_ERRORS = (ValueError, OSError, NotImplementedError)
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -35,8 +52,15 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    from workbench.core.config import ModelConfig
     from workbench.demo import run_demo
+    from workbench.models import default_model_dir
 
+    meta = read_json_file(default_model_dir() / "config.json", "default model config")
+    n_ctx = ModelConfig.from_dict(meta["config"]).n_ctx
+    if args.tokens > n_ctx:
+        raise ValueError(f"--tokens {args.tokens} exceeds the default model's n_ctx ({n_ctx})")
+    prepare_output_dir(args.out)
     path = run_demo(args.out, max_tokens=args.tokens)
     print(f"wrote {path}")
 
@@ -50,13 +74,23 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from workbench.models import train_on_corpus
+    from workbench.core.config import ModelConfig
+    from workbench.models import DEFAULT_CONFIG, train_on_corpus
 
+    # Everything that can be wrong with the arguments is found before the first step.
+    if args.config:
+        cfg = ModelConfig.from_dict(read_json_file(args.config, "model config"))
+    else:
+        cfg = ModelConfig(**DEFAULT_CONFIG)
+    max_len = cfg.position.build(cfg).max_len  # None: positions of any length
+    if max_len is not None and args.seq_len > max_len:
+        raise ValueError(f"--seq-len {args.seq_len} exceeds the model's n_ctx ({max_len})")
+    prepare_output_dir(args.out)
     train_on_corpus(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
+    parser = OneLineErrorParser(prog="workbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser("info", help="variants, statistics and hook names")
@@ -65,24 +99,32 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=cmd_info)
 
     demo = sub.add_parser("demo", help="tour of the default model + every analysis -> HTML")
-    demo.add_argument("--out", default="out", help="folder for report.html and figures")
-    demo.add_argument("--tokens", type=int, default=64, help="length of the sample text")
+    demo.add_argument(
+        "--out", type=output_dir, default="out", help="folder for report.html and figures"
+    )
+    demo.add_argument("--tokens", type=positive_int, default=64, help="length of the sample text")
     demo.set_defaults(func=cmd_demo)
 
     report = sub.add_parser("report", help="run every registered analysis -> DIR/report.html")
-    report.add_argument("--out", default="out", help="folder for report.html, results, figures")
+    report.add_argument(
+        "--out", type=output_dir, default="out", help="folder for report.html, results, figures"
+    )
     report.add_argument("--model", default="default", help="default | minilm | a checkpoint")
     report.set_defaults(func=cmd_report)
 
     train = sub.add_parser("train", help="train a causal LM on the embedded corpus")
-    train.add_argument("--out", required=True, help="checkpoint folder (resumes if present)")
-    train.add_argument("--config", help="ModelConfig as JSON file; default: the default model's")
+    train.add_argument(
+        "--out", type=output_dir, required=True, help="checkpoint folder (resumes if present)"
+    )
+    train.add_argument(
+        "--config", type=existing_file, help="ModelConfig as JSON file; default: the default's"
+    )
     for flag, kind, default in (
-        ("--steps", int, 2000),
-        ("--batch-size", int, 32),
-        ("--seq-len", int, 128),
-        ("--lr", float, 3e-3),
-        ("--seed", int, 0),
+        ("--steps", positive_int, 2000),
+        ("--batch-size", positive_int, 32),
+        ("--seq-len", positive_int, 128),
+        ("--lr", positive_float, 3e-3),
+        ("--seed", nonnegative_int, 0),
     ):
         train.add_argument(flag, type=kind, default=default)
     train.set_defaults(func=cmd_train)
@@ -100,12 +142,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command; a user error is one line on stderr and exit code 2 (set
+    `WORKBENCH_DEBUG=1` for the traceback)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # argparse: --help (0) or a usage error (2, already printed)
+        return exit_.code if isinstance(exit_.code, int) else 2
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, NotImplementedError) as err:
-        print(f"workbench: error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        if os.environ.get("WORKBENCH_DEBUG"):
+            raise
+        return report_error(err)
+    except KeyboardInterrupt:
+        print("workbench: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -16,6 +16,15 @@ from workbench.core.registry import (
     REPARAM,
     VariantSpec,
 )
+from workbench.core.validate import (
+    ConfigError,
+    NonNegFloat,
+    NonNegInt,
+    PosFloat,
+    PosInt,
+    check_known_fields,
+    validate_fields,
+)
 
 # Fields holding a variant spec, and the registry that resolves each.
 VARIANT_FIELDS = {
@@ -32,20 +41,24 @@ VARIANT_FIELDS = {
 class ModelConfig:
     """Shape and variants of a model. Variants are given by name, dict or spec object.
 
+    Every field is checked on construction against its type hint (`PosInt`, `PosFloat`, ...
+    from `workbench.core.validate`): a wrong type, a value out of range or an unknown name
+    raises `ConfigError` naming the field, e.g. `ModelConfig.attention.bias`.
+
     Example:
         >>> cfg = ModelConfig(d_model=128, n_layers=2, n_heads=4, mlp="relu", position="rotary")
         >>> cfg.d_head, cfg.d_mlp
         (32, 512)
     """
 
-    d_model: int = 128
-    n_layers: int = 2
-    n_heads: int = 4
-    d_vocab: int = 259
-    n_ctx: int = 256
-    d_head: int | None = None
-    d_mlp: int | None = None
-    n_kv_heads: int | None = None
+    d_model: PosInt = 128
+    n_layers: PosInt = 2
+    n_heads: PosInt = 4
+    d_vocab: PosInt = 259
+    n_ctx: PosInt = 256
+    d_head: PosInt | None = None  # None: d_model // n_heads (which must divide)
+    d_mlp: PosInt | None = None  # None: 4 * d_model
+    n_kv_heads: PosInt | None = None  # None: n_heads
     attention: Any = "softmax"
     norm: Any = "layernorm"
     norm_placement: Any = "pre"
@@ -58,29 +71,32 @@ class ModelConfig:
     has_unembed: bool = True
     attn_bias: bool = True
     mlp_bias: bool = True
-    eps: float = 1e-5
-    init_range: float = 0.02
-    seed: int = 0
+    eps: PosFloat = 1e-5
+    init_range: NonNegFloat = 0.02
+    seed: NonNegInt = 0
     name: str = "workbench-model"
 
     def __post_init__(self) -> None:
+        # Types and ranges come from the field hints; variant fields from their registries.
+        validate_fields(self, skip=tuple(VARIANT_FIELDS))
         set_ = object.__setattr__
         for field, registry in VARIANT_FIELDS.items():
-            set_(self, field, registry.resolve(getattr(self, field)))
-        set_(self, "d_head", self.d_head or self.d_model // self.n_heads)
-        set_(self, "d_mlp", self.d_mlp or 4 * self.d_model)
-        set_(self, "n_kv_heads", self.n_kv_heads or self.n_heads)
-        self._validate()
-
-    def _validate(self) -> None:
-        for field in ("d_model", "n_layers", "n_heads", "d_vocab", "n_ctx", "d_head", "d_mlp"):
-            if getattr(self, field) <= 0:
-                raise ValueError(
-                    f"ModelConfig.{field} must be positive, got {getattr(self, field)}"
+            set_(self, field, registry.resolve(getattr(self, field), f"ModelConfig.{field}"))
+        if self.d_head is None:
+            if self.d_model % self.n_heads:
+                raise ConfigError(
+                    f"ModelConfig.d_model ({self.d_model}) must be divisible by "
+                    f"ModelConfig.n_heads ({self.n_heads}) when d_head is not given"
                 )
+            set_(self, "d_head", self.d_model // self.n_heads)
+        if self.d_mlp is None:
+            set_(self, "d_mlp", 4 * self.d_model)
+        if self.n_kv_heads is None:
+            set_(self, "n_kv_heads", self.n_heads)
         if self.n_heads % self.n_kv_heads:
-            raise ValueError(
-                f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.n_kv_heads})"
+            raise ConfigError(
+                f"ModelConfig.n_heads ({self.n_heads}) must be a multiple of "
+                f"ModelConfig.n_kv_heads ({self.n_kv_heads})"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -93,14 +109,12 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"Unknown ModelConfig fields {unknown}; valid: {sorted(known)}")
-        return cls(**data)
+        """The inverse of `to_dict`; unknown fields raise with a suggestion."""
+        return cls(**check_known_fields(cls, data))
 
     def replace(self, **changes: Any) -> ModelConfig:
-        return dataclasses.replace(self, **changes)
+        """A copy with `changes` applied and validated; unknown names raise with a suggestion."""
+        return dataclasses.replace(self, **check_known_fields(type(self), changes))
 
     def config_hash(self) -> str:
         """Short stable hash of the config, for figure metadata and caches."""

@@ -50,7 +50,8 @@ class HookPoint(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         for fn in self.fwd_hooks:
             result = fn(x, hook=self)
-            if result is not None:
+            if result is not None and result is not x:
+                check_replacement(self.name, fn, x, result)
                 x = result
         if self.bwd_hooks and x.requires_grad:
             x = x.view_as(x)  # a fresh node, so each forward pass gets its own gradient hook
@@ -60,6 +61,48 @@ class HookPoint(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}"
+
+
+def check_replacement(name: str, fn: HookFn, old: Tensor, new: Any) -> None:
+    """A forward hook may replace its tensor only by one of the same shape, dtype and device:
+    anything else would flow on silently (broadcast, truncated, upcast) into wrong numbers."""
+    if (
+        isinstance(new, Tensor)
+        and new.shape == old.shape
+        and new.dtype == old.dtype
+        and new.device == old.device
+    ):
+        return
+    who = f"Forward hook {_fn_name(fn)} on {name!r}"
+    if not isinstance(new, Tensor):
+        raise TypeError(
+            f"{who} returned {_shown(new)}; return a Tensor of shape "
+            f"{list(old.shape)} ({old.dtype}), or None to keep the tensor unchanged"
+        )
+    if new.shape != old.shape:
+        raise ValueError(
+            f"{who} returned shape {list(new.shape)}, expected {list(old.shape)} "
+            "(the shape of the tensor it replaces)"
+        )
+    raise TypeError(
+        f"{who} returned dtype {new.dtype} on {new.device}, expected {old.dtype} on "
+        f"{old.device} (those of the tensor it replaces)"
+    )
+
+
+def _fn_name(fn: Any) -> str:
+    """`'ablate' (notebook.py:12)`: the function's name and where it was defined."""
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    shown = name if name == "<lambda>" else repr(name)
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return shown
+    return f"{shown} ({code.co_filename.rsplit('/', 1)[-1]}:{code.co_firstlineno})"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"{text[:60]}{'...' if len(text) > 60 else ''} ({type(value).__name__})"
 
 
 class HookedModule(nn.Module):

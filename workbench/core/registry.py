@@ -14,6 +14,14 @@ from typing import Any, ClassVar, TypeVar
 
 from torch import nn
 
+from workbench.core.validate import (
+    ConfigError,
+    check_known_fields,
+    check_value,
+    field_hints,
+    validate_fields,
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class VariantSpec:
@@ -22,6 +30,15 @@ class VariantSpec:
     name: ClassVar[str] = ""
     family: ClassVar[str] = ""
     paper: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        # Types and `Annotated` ranges from the field hints, then the spec's own rules.
+        # Subclasses put their rules in `check()`, not in `__post_init__`.
+        validate_fields(self)
+        self.check()
+
+    def check(self) -> None:
+        """Rules across this spec's fields (ranges that a hint cannot say); raise ConfigError."""
 
     def build(self, cfg: Any, layer: int | None = None) -> nn.Module:
         raise NotImplementedError(f"{type(self).__name__} does not build a module")
@@ -78,23 +95,49 @@ class Registry:
             )
         return self._specs[name]
 
-    def resolve(self, spec: str | VariantSpec | Mapping[str, Any]) -> VariantSpec:
-        """Turn a name, dict or spec object into a spec object of this family."""
+    def _lookup(self, name: str, path: str) -> type[VariantSpec]:
+        if name not in self._specs:
+            raise ConfigError(
+                f"{path}: unknown {self.family} variant {name!r}. {suggest(name, self.names())}"
+            )
+        return self._specs[name]
+
+    def resolve(
+        self, spec: str | VariantSpec | Mapping[str, Any], path: str | None = None
+    ) -> VariantSpec:
+        """Turn a name, dict or spec object into a validated spec object of this family.
+        `path` (`"ModelConfig.attention"`) names the field in error messages."""
+        path = path or f"{self.family} variant"
         if isinstance(spec, VariantSpec):
             if spec.family != self.family:
-                raise TypeError(f"{type(spec).__name__} is a {spec.family} spec, not {self.family}")
+                raise ConfigError(
+                    f"{path}: {type(spec).__name__} is a {spec.family} spec, not {self.family}"
+                )
+            validate_fields(spec, prefix=path)  # also when a subclass overrode __post_init__
             return spec
         if isinstance(spec, str):
-            return self[spec]()
+            return self._lookup(spec, path)()
         if isinstance(spec, Mapping):
-            options = dict(spec)
-            spec_type = self[options.pop("name")]
-            return spec_type(**{k: _untuple(v) for k, v in options.items()})
-        raise TypeError(f"A {self.family} variant must be a name, dict or spec, got {spec!r}")
+            return self._from_mapping(spec, path)
+        raise ConfigError(
+            f"{path} must be a {self.family} variant name, dict or spec, got {spec!r} "
+            f"({type(spec).__name__}). {suggest(str(spec), self.names())}"
+        )
 
-
-def _untuple(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
+    def _from_mapping(self, spec: Mapping[str, Any], path: str) -> VariantSpec:
+        options = dict(spec)
+        if not isinstance(options.get("name"), str):
+            raise ConfigError(
+                f"{path} as a dict needs a string 'name' (one of {self.names()}), got {spec!r}"
+            )
+        spec_type = self._lookup(options.pop("name"), path)
+        check_known_fields(spec_type, options, what=path)
+        hints = field_hints(spec_type)
+        values = {k: check_value(v, hints[k], f"{path}.{k}") for k, v in options.items()}
+        try:
+            return spec_type(**values)
+        except ValueError as err:  # the spec's own `check()`: name the field it came from
+            raise ConfigError(f"{path} ({spec_type.name}): {err}") from None
 
 
 ATTENTION = Registry("attention")

@@ -13,6 +13,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from workbench.cli_args import (
+    existing_dir,
+    nonnegative_int,
+    output_dir,
+    output_file,
+    positive_float,
+    positive_int,
+    prepare_output_dir,
+)
 from workbench.core.checkpoint import atomic_write
 from workbench.data.rasp import DEFAULT_DYCK_SAMPLER, TASK_NAMES, make_task, paper_max_len
 
@@ -66,6 +75,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from workbench.programs.model import ProgramConfig
     from workbench.programs.train import save_checkpoint, train_program
 
+    prepare_output_dir(args.out)
     torch.set_num_threads(args.threads)
     max_len = args.max_len or paper_max_len(args.task)
     task = make_task(args.task, n_examples=args.n_examples, seed=args.seed, max_len=max_len)
@@ -100,6 +110,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_decompile(args: argparse.Namespace) -> None:
+    prepare_output_dir(str(Path(args.out).parent))
     path = decompile_checkpoint(args.checkpoint, args.out, check=not args.no_verify)
     print(f"wrote {path}")
 
@@ -110,28 +121,40 @@ def add_subcommands(subparsers: Any) -> None:
     sub = programs.add_subparsers(dest="programs_command", required=True)
     train = sub.add_parser("train", help="train a Transformer Program on a RASP task")
     train.add_argument("--task", required=True, choices=TASK_NAMES)
-    train.add_argument("--out", required=True, help="checkpoint folder")
-    for flag, default, text in (
-        ("--layers", 1, "layers"),
-        ("--heads", 2, "categorical heads per layer"),
-        ("--mlps", 1, "categorical MLPs per layer"),
-        ("--epochs", 250, "epochs"),
-        ("--n-examples", 20_000, "unique examples (10%% test, 10%% of the rest val)"),
-        ("--seed", 0, "seed of data and training"),
-        ("--batch-size", 512, "batch size"),
-        ("--threads", 1, "torch threads"),
-        ("--num-mlp-inputs", 2, "numerical variables each numerical MLP reads (1 or 2)"),
-        ("--mlp-hidden", 32, "hidden units of every MLP"),
+    train.add_argument("--out", type=output_dir, required=True, help="checkpoint folder")
+    for flag, kind, default, text in (
+        ("--layers", positive_int, 1, "layers"),
+        ("--heads", nonnegative_int, 2, "categorical heads per layer"),
+        ("--mlps", nonnegative_int, 1, "categorical MLPs per layer"),
+        ("--epochs", positive_int, 250, "epochs"),
+        ("--n-examples", positive_int, 20_000, "unique examples (10%% test, 10%% of the rest val)"),
+        ("--seed", nonnegative_int, 0, "seed of data and training"),
+        ("--batch-size", positive_int, 512, "batch size"),
+        ("--threads", positive_int, 1, "torch threads"),
+        ("--mlp-hidden", positive_int, 32, "hidden units of every MLP"),
     ):
-        train.add_argument(flag, type=int, default=default, help=text)
+        train.add_argument(flag, type=kind, default=default, help=text)
+    train.add_argument(
+        "--num-mlp-inputs",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="numerical variables each numerical MLP reads (1 or 2)",
+    )
     train.add_argument(
         "--max-len",
-        type=int,
+        type=positive_int,
         help="longest input in positions, BOS/EOS included (default: the paper's, 8; Dyck 16)",
     )
-    train.add_argument("--num-heads", type=int, help="numerical heads per layer (default --heads)")
-    train.add_argument("--num-mlps", type=int, help="numerical MLPs per layer (default --mlps)")
-    train.add_argument("--lr", type=float, default=5e-2, help="Adam learning rate (paper: 5e-2)")
+    train.add_argument(
+        "--num-heads", type=nonnegative_int, help="numerical heads per layer (default --heads)"
+    )
+    train.add_argument(
+        "--num-mlps", type=nonnegative_int, help="numerical MLPs per layer (default --mlps)"
+    )
+    train.add_argument(
+        "--lr", type=positive_float, default=5e-2, help="Adam learning rate (paper: 5e-2)"
+    )
     train.add_argument(
         "--loss-per",
         choices=("sequence", "token"),
@@ -148,7 +171,7 @@ def add_subcommands(subparsers: Any) -> None:
     )
     train.set_defaults(func=cmd_train)
     dec = sub.add_parser("decompile", help="checkpoint -> standalone Python program")
-    dec.add_argument("checkpoint", help="folder written by `programs train`")
-    dec.add_argument("--out", required=True, help="program file to write")
+    dec.add_argument("checkpoint", type=existing_dir, help="folder written by `programs train`")
+    dec.add_argument("--out", type=output_file, required=True, help="program file to write")
     dec.add_argument("--no-verify", action="store_true", help="skip the test-set verification")
     dec.set_defaults(func=cmd_decompile)

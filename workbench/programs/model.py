@@ -17,12 +17,19 @@ Example:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
+from workbench.core.validate import (
+    ConfigError,
+    NonNegInt,
+    PosInt,
+    check_known_fields,
+    validate_fields,
+)
 from workbench.data.rasp import Example, Task
 from workbench.programs.modules import (
     CategoricalAttention,
@@ -37,17 +44,24 @@ from workbench.programs.modules import (
 class ProgramConfig:
     vocab: tuple  # input tokens (BOS first)
     labels: tuple  # output classes
-    max_len: int
-    n_layers: int = 1
-    n_cat_heads: int = 2
-    n_num_heads: int = 1
-    n_cat_mlps: int = 1
-    n_num_mlps: int = 1
-    num_mlp_inputs: int = 2  # numerical variables a numerical MLP reads (the paper: 2)
-    attention_scores: str = "linear"  # soft categorical attention: "linear" or "log"
-    mlp_hidden: int = 32
+    max_len: PosInt
+    n_layers: PosInt = 1
+    n_cat_heads: NonNegInt = 2
+    n_num_heads: NonNegInt = 1
+    n_cat_mlps: NonNegInt = 1
+    n_num_mlps: NonNegInt = 1
+    num_mlp_inputs: Literal[1, 2] = 2  # numerical variables a numerical MLP reads (paper: 2)
+    attention_scores: Literal["linear", "log"] = "linear"  # soft categorical attention
+    mlp_hidden: PosInt = 32
     causal: bool = False  # keys after the query are invisible (Dyck: a label per prefix)
     task: str = ""
+
+    def __post_init__(self) -> None:
+        validate_fields(self)  # types and ranges from the hints; lists become tuples
+        for name in ("vocab", "labels"):
+            values = getattr(self, name)
+            if not values or len(set(values)) != len(values):
+                raise ConfigError(f"ProgramConfig.{name} must be non-empty and unique: {values!r}")
 
     @classmethod
     def for_task(cls, task: Task, **kwargs: Any) -> ProgramConfig:
@@ -64,8 +78,8 @@ class ProgramConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProgramConfig:
-        data = {"num_mlp_inputs": 1, **data}  # checkpoints from before the field read one
-        return cls(**{**data, "vocab": tuple(data["vocab"]), "labels": tuple(data["labels"])})
+        data = {"num_mlp_inputs": 1, **check_known_fields(cls, data)}  # older runs read one
+        return cls(**data)
 
     def variable_names(self) -> tuple[list[str], list[str]]:
         """(categorical, numerical) variable names in the order the stream holds them."""

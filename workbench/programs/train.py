@@ -88,6 +88,12 @@ def train_program(
 ) -> TrainRun:
     """Train on `task.train`; keep the state whose discretized network is best on
     `task.val` (evaluated every `eval_every` epochs and at the end)."""
+    sizes = {"train": len(task.train), "val": len(task.val), "test": len(task.test)}
+    if not all(sizes.values()):  # an empty split would pick no best state, or report nan
+        raise ValueError(
+            f"{task.name}: a split is empty ({sizes}); ask for more examples "
+            "(10% go to test and 10% of the rest to validation)"
+        )
     torch.manual_seed(seed)
     model = ProgramModel(cfg)
     train, val = encode(cfg, task.train), encode(cfg, task.val)
@@ -176,7 +182,7 @@ def load_checkpoint(folder: str | Path) -> tuple[ProgramModel, dict[str, Any]]:
     try:
         meta = json.loads(path.read_text())
         cfg = ProgramConfig.from_dict(meta["config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError) as err:  # JSON, UTF-8 and field errors
         raise ValueError(f"{path} is not a Transformer Program config: {err}") from err
     model = ProgramModel(cfg)
     load_exact(model, read_state(folder / WEIGHTS_FILE), source=str(folder / WEIGHTS_FILE))

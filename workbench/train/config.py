@@ -5,7 +5,21 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from workbench.core.validate import (
+    Bound,
+    ConfigError,
+    NonNegFloat,
+    NonNegInt,
+    PosFloat,
+    PosInt,
+    Prob,
+    check_known_fields,
+    validate_fields,
+)
+
+Beta = Annotated[float, Bound(lo=0, hi=1, lo_closed=True)]  # Adam: 0 <= beta < 1
 
 # Fields that change the trajectory: a checkpoint resumes only under the same values.
 TRAJECTORY_FIELDS = (
@@ -26,51 +40,35 @@ class TrainConfig:
         >>> cfg = TrainConfig(steps=200, batch_size=8, seq_len=64, checkpoint_dir="runs/a")
     """
 
-    steps: int = 1000
-    batch_size: int = 16
-    seq_len: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.1
-    warmup_steps: int = 50
-    min_lr_ratio: float = 0.1
-    grad_clip: float = 1.0
-    seed: int = 0
-    eval_every: int = 100
-    checkpoint_every: int = 0
+    steps: PosInt = 1000
+    batch_size: PosInt = 16
+    seq_len: PosInt = 128
+    lr: PosFloat = 1e-3
+    weight_decay: NonNegFloat = 0.1
+    warmup_steps: NonNegInt = 50
+    min_lr_ratio: Prob = 0.1
+    grad_clip: NonNegFloat = 1.0  # 0: no clipping
+    seed: NonNegInt = 0
+    eval_every: NonNegInt = 100
+    checkpoint_every: NonNegInt = 0
     checkpoint_dir: str | None = None
-    log_every: int = 10
-    eval_batches: int = 4
-    keep_checkpoints: int = 2
-    betas: tuple[float, float] = (0.9, 0.95)
+    log_every: PosInt = 10
+    eval_batches: PosInt = 4
+    keep_checkpoints: PosInt = 2
+    betas: tuple[Beta, Beta] = (0.9, 0.95)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        if self.checkpoint_dir is not None:
-            object.__setattr__(self, "checkpoint_dir", str(self.checkpoint_dir))
-        positive = ("steps", "batch_size", "seq_len", "lr", "log_every", "eval_batches")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ValueError(f"TrainConfig.{name} must be positive, got {getattr(self, name)}")
-        for name in ("weight_decay", "warmup_steps", "grad_clip", "eval_every", "checkpoint_every"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
-        if not 0.0 <= self.min_lr_ratio <= 1.0:
-            raise ValueError(f"TrainConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        if self.keep_checkpoints < 1:
-            raise ValueError("TrainConfig.keep_checkpoints must be >= 1")
+        validate_fields(self)  # types and ranges from the hints above; lists become tuples
         if self.checkpoint_every and self.checkpoint_dir is None:
-            raise ValueError("checkpoint_every > 0 needs a checkpoint_dir")
+            raise ConfigError("TrainConfig.checkpoint_every > 0 needs a checkpoint_dir")
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "betas": list(self.betas)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"Unknown TrainConfig fields: {unknown}")
-        return cls(**data)
+        """The inverse of `to_dict`; unknown fields raise with a suggestion."""
+        return cls(**check_known_fields(cls, data))
 
     def lr_at(self, step: int) -> float:
         """Learning rate for the update that takes the model from `step` to `step + 1`."""

@@ -17,6 +17,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from workbench.core.registry import ATTENTION, VariantSpec
+from workbench.core.validate import PosInt
 from workbench.variants.attention import QKVAttention
 
 
@@ -55,9 +56,9 @@ class PowerSoftmax(VariantSpec):
         "Zimerman et al. 2024, Power-Softmax: Towards Secure LLM Inference over "
         "Encrypted Data (arXiv 2410.09457)"
     )
-    power: int = 2
+    power: PosInt = 2
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if self.power < 2 or self.power % 2:
             raise ValueError(f"power_softmax needs a positive even power, got {self.power}")
 

@@ -23,6 +23,7 @@ from typing import ClassVar
 from torch import nn
 
 from workbench.core.registry import REPARAM
+from workbench.core.validate import PosInt
 from workbench.variants.reparam import Reparam
 
 
@@ -56,9 +57,9 @@ class Looped(Reparam):
         "Dehghani et al. 2019, Universal Transformers; Giannou et al. 2023, Looped "
         "Transformers as Programmable Computers (arXiv 2301.13196)"
     )
-    period: int = 1
+    period: PosInt = 1
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if self.period < 1:
             raise ValueError(f"Looped.period must be >= 1, got {self.period}")
 

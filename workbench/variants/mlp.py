@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from workbench.core.hooks import HookPoint
 from workbench.core.registry import MLP, VariantSpec
 from workbench.core.stats import record_mlp_stats
+from workbench.core.validate import PosInt
 from workbench.kernels.mlp import mlp_activation
 from workbench.kernels.mlp.reference import ACTIVATIONS, keep_top_k
 
@@ -92,7 +93,7 @@ class GELU(VariantSpec):
 
     name: ClassVar[str] = "gelu"
     paper: ClassVar[str] = "Hendrycks & Gimpel 2016, Gaussian Error Linear Units"
-    approximate: str = "none"
+    approximate: Literal["none", "tanh"] = "none"
 
     def build(self, cfg, layer=None) -> nn.Module:
         # The kernel computes the exact (erf) form; the tanh form stays on the eager path.
@@ -132,7 +133,7 @@ class TopK(VariantSpec):
 
     name: ClassVar[str] = "topk_relu"
     paper: ClassVar[str] = "Li et al. 2023, The Lazy Neuron Phenomenon (arXiv 2210.06313)"
-    k: int | tuple[int, ...] = 32
+    k: PosInt | tuple[PosInt, ...] = 32
 
     def build(self, cfg, layer=None) -> nn.Module:
         ks = self.k if isinstance(self.k, tuple) else (self.k,) * cfg.n_layers

@@ -17,6 +17,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from workbench.core.registry import MLP, VariantSpec
+from workbench.core.validate import PosInt
 from workbench.variants.mlp import ActivationMLP
 
 _PAPER = "Zhuo et al. 2024, Polynomial Composition Activations (arXiv 2411.03884)"
@@ -53,7 +54,7 @@ def _poly_mlp(cfg, order: int, normalize: bool, name: str) -> nn.Module:
 class PolyReLU(VariantSpec):
     name: ClassVar[str] = "polyrelu"
     paper: ClassVar[str] = _PAPER
-    order: int = 3
+    order: PosInt = 3
 
     def build(self, cfg, layer=None) -> nn.Module:
         return _poly_mlp(cfg, self.order, normalize=False, name="polyrelu")
@@ -64,7 +65,7 @@ class PolyReLU(VariantSpec):
 class PolyNorm(VariantSpec):
     name: ClassVar[str] = "polynorm"
     paper: ClassVar[str] = _PAPER
-    order: int = 3
+    order: PosInt = 3
 
     def build(self, cfg, layer=None) -> nn.Module:
         return _poly_mlp(cfg, self.order, normalize=True, name="polynorm")

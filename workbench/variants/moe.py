@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from workbench.core.hooks import HookPoint
 from workbench.core.registry import MLP, VariantSpec
+from workbench.core.validate import PosInt
 from workbench.kernels.mlp.reference import fired
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "silu": F.silu}
@@ -132,13 +133,13 @@ class TopKMoE(VariantSpec):
         "Shazeer et al. 2017, Outrageously Large Neural Networks (sparsely-gated MoE); "
         "load balancing: Fedus et al. 2022, Switch Transformers (arXiv 2101.03961)"
     )
-    n_experts: int = 4
-    k: int = 2
-    d_expert: int | None = None
+    n_experts: PosInt = 4
+    k: PosInt = 2
+    d_expert: PosInt | None = None
     activation: str = "relu"
     renormalize: bool = True
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if not 1 <= self.k <= self.n_experts:
             raise ValueError(f"moe needs 1 <= k <= n_experts, got k={self.k}, n={self.n_experts}")
         if self.activation not in _ACTIVATIONS:

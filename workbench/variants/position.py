@@ -15,6 +15,7 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from workbench.core.registry import POSITION, VariantSpec
+from workbench.core.validate import PosFloat, PosInt
 
 
 class PositionModule(nn.Module):
@@ -95,8 +96,8 @@ class Learned(VariantSpec):
 class Rotary(VariantSpec):
     name: ClassVar[str] = "rotary"
     paper: ClassVar[str] = "Su et al. 2021, RoFormer: Rotary Position Embedding"
-    rotary_dim: int | None = None  # default: the whole head
-    base: float = 10000.0
+    rotary_dim: PosInt | None = None  # default: the whole head
+    base: PosFloat = 10000.0
 
     def build(self, cfg, layer=None) -> nn.Module:
         return RotaryPositions(self.rotary_dim or cfg.d_head, self.base)

@@ -19,6 +19,7 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from workbench.core.registry import POSITION, VariantSpec
+from workbench.core.validate import NonNegFloat, PosFloat, PosInt
 from workbench.variants.position import PositionModule
 
 
@@ -80,9 +81,9 @@ class ComRoPE(VariantSpec):
         "Yu et al. 2025, ComRoPE: Scalable and Robust Rotary Position Embedding "
         "Parameterized by Trainable Commuting Angle Matrices (arXiv 2506.03737)"
     )
-    block_size: int = 4
-    base: float = 10000.0
-    init_noise: float = 0.02
+    block_size: PosInt = 4
+    base: PosFloat = 10000.0
+    init_noise: NonNegFloat = 0.02
 
     def build(self, cfg, layer=None) -> nn.Module:
         return ComRoPEPositions(cfg.d_head, self.block_size, self.base, self.init_noise)

@@ -5,7 +5,7 @@ check that they agree."""
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from workbench.core.hooks import HookPoint
 from workbench.core.registry import ATTENTION, VariantSpec
+from workbench.core.validate import PosInt
 from workbench.variants.attention import QKVAttention
 
 BHPD = Float[Tensor, "batch head pos d_head"]
@@ -133,7 +134,9 @@ class DeltaNetMixer(_MatrixStateMixer):
 class LinearAttention(VariantSpec):
     name: ClassVar[str] = "linear"
     paper: ClassVar[str] = "Qin et al. 2022, The Devil in Linear Transformer (TransNormer)"
-    mode: str = "chunked"  # linear time; "parallel" is the quadratic form, "recurrent" a loop
+    mode: Literal["parallel", "chunked", "recurrent"] = (
+        "chunked"  # linear time; "parallel" is the quadratic form, "recurrent" a loop
+    )
 
     def build(self, cfg, layer=None) -> nn.Module:
         return NormLinearAttention(cfg, layer or 0, self.mode)
@@ -144,8 +147,10 @@ class LinearAttention(VariantSpec):
 class DeltaNet(VariantSpec):
     name: ClassVar[str] = "deltanet"
     paper: ClassVar[str] = "Yang et al. 2024, Parallelizing Linear Transformers with the Delta Rule"
-    mode: str = "parallel"  # the chunked (WY) form; "recurrent" is the step-by-step loop
-    chunk: int = 32
+    mode: Literal["parallel", "chunked", "recurrent"] = (
+        "parallel"  # the chunked (WY) form; "recurrent" is the step-by-step loop
+    )
+    chunk: PosInt = 32
 
     def build(self, cfg, layer=None) -> nn.Module:
         return DeltaNetMixer(cfg, layer or 0, self.mode, self.chunk)

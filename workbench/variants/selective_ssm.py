@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from workbench.core.hooks import HookPoint
 from workbench.core.registry import ATTENTION, VariantSpec
+from workbench.core.validate import PosInt
 
 
 class SelectiveSSM(nn.Module):
@@ -109,9 +110,9 @@ class GLUMixer(nn.Module):
 class Mamba(VariantSpec):
     name: ClassVar[str] = "mamba"
     paper: ClassVar[str] = "Gu & Dao 2023, Mamba: Linear-Time Sequence Modeling (arXiv 2312.00752)"
-    d_state: int = 8
-    d_conv: int = 4
-    expand: int = 2
+    d_state: PosInt = 8
+    d_conv: PosInt = 4
+    expand: PosInt = 2
 
     def build(self, cfg, layer=None) -> nn.Module:
         return SelectiveSSM(cfg, self.d_state, self.d_conv, self.expand)
