@@ -42,6 +42,16 @@ class Unembed(nn.Module):
         return x @ w_u + self.b_U
 
 
+def position_ids(
+    mask: Tensor | None, n_pos: int, device: torch.device
+) -> Int[Tensor, "pos"] | Int[Tensor, "batch pos"]:
+    """`arange(pos)`; per row `[batch, pos]` when padding precedes a real token (left
+    padding), so each text's first real token is at position 0, as when it runs alone."""
+    if mask is None or not bool((mask[:, 1:] & ~mask[:, :-1]).any()):
+        return torch.arange(n_pos, device=device)
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
 class Model(HookedModule):
     """A transformer whose every interesting tensor passes through a named `HookPoint`.
 
@@ -103,12 +113,12 @@ class Model(HookedModule):
         return loss if return_type == "loss" else (logits, loss)
 
     def _context(self, tokens: Tensor, attention_mask: Tensor | None, stats) -> ForwardContext:
-        pos_ids = torch.arange(tokens.shape[1], device=tokens.device)
         mask = None if attention_mask is None else attention_mask.to(tokens.device).bool()
         if mask is not None and mask.shape != tokens.shape:
             raise ValueError(
                 f"attention_mask shape {tuple(mask.shape)} != tokens {tuple(tokens.shape)}"
             )
+        pos_ids = position_ids(mask, tokens.shape[1], tokens.device)
         return ForwardContext(self.pos_embed, pos_ids, self.cfg.causal, mask, stats)
 
     def _forward(self, tokens: Tensor, ctx: ForwardContext) -> Tensor:

@@ -25,6 +25,7 @@ from workbench.variants import (  # noqa: F401  (importing registers the variant
     norm,
     position,
     position_comrope,
+    position_rope_scaling,
     recurrent_mixers,
     reparam,
     selective_ssm,
