@@ -60,3 +60,30 @@ def check_parity(model: Model, hf, tokens: torch.Tensor = TOKENS) -> float:
 def load_both(config, folder: Path, **save_kwargs) -> tuple[Model, object]:
     hf = save_tiny(config, folder, **save_kwargs)
     return load_hf(folder), hf
+
+
+WORDS = "the cat sat on a mat and dog ran far away from home".split()
+SPECIALS = ["<|endoftext|>", "<s>", "</s>", "[UNK]"]
+
+
+def save_tokenizer(folder: Path, style: str):
+    """A word-level tokenizer in the layout of one family, saved through `transformers`:
+    "gpt2" (adds nothing; BOS = EOS = <|endoftext|>), "llama" (adds <s> itself),
+    "qwen2" (no BOS token). Returns the `transformers` tokenizer, the reference."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {t: i for i, t in enumerate(SPECIALS + WORDS)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    names = {"eos_token": "<|endoftext|>", "bos_token": "<|endoftext|>"}
+    if style == "llama":
+        tok.post_processor = processors.TemplateProcessing(
+            single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)]
+        )
+        names = {"bos_token": "<s>", "eos_token": "</s>"}
+    elif style == "qwen2":
+        names = {"eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"}
+    reference = PreTrainedTokenizerFast(tokenizer_object=tok, **names)
+    reference.save_pretrained(folder)
+    return reference

@@ -19,7 +19,9 @@ LLAMA3 = {
 CASES = {
     "llama-gqa": LlamaConfig(**SIZES),
     "llama-bias-tied-mha": LlamaConfig(
-        **{**SIZES, "num_key_value_heads": 4}, attention_bias=True, mlp_bias=True,
+        **{**SIZES, "num_key_value_heads": 4},
+        attention_bias=True,
+        mlp_bias=True,
         tie_word_embeddings=True,
     ),  # fmt: skip
     "llama-linear-rope": LlamaConfig(
