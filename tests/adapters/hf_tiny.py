@@ -62,7 +62,7 @@ def load_both(config, folder: Path, **save_kwargs) -> tuple[Model, object]:
     return load_hf(folder), hf
 
 
-WORDS = "the cat sat on a mat and dog ran far away from home".split()
+WORDS = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "far", "away", "from", "home"]
 SPECIALS = ["<|endoftext|>", "<s>", "</s>", "[UNK]"]
 
 

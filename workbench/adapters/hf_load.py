@@ -9,7 +9,7 @@ cast to the requested dtype, so the peak memory stays near one copy of the model
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,15 +65,29 @@ def load_hf(
 
             return load_hf_bert(folder).to(device=device, dtype=dtype)
         hf, tensors = _folder_config(folder), FolderWeights(folder)
-        tokenizer, name = _tokenizer(folder), folder.name
+        tokenizer, name = folder_tokenizer(folder), folder.name
     elif hasattr(path_or_model, "config") and hasattr(path_or_model, "state_dict"):
         hf, tensors = path_or_model.config, _memory_weights(path_or_model)
         source = Path(getattr(hf, "_name_or_path", "") or ".")
-        tokenizer, name = _tokenizer(source), source.name or hf.model_type
+        tokenizer, name = folder_tokenizer(source), source.name or hf.model_type
     else:
         raise TypeError(
             f"load_hf takes a checkpoint folder or a transformers model, got {path_or_model!r}"
         )
+    return from_hf_tensors(hf, tensors, name, tokenizer, dtype, device)
+
+
+def from_hf_tensors(
+    hf: Any,
+    tensors: Iterable[tuple[str, Tensor]],
+    name: str,
+    tokenizer: Any = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+) -> Model:
+    """The `Model` for a Hugging Face config object and its (name, tensor) pairs, in the
+    names `transformers` saves them under."""
+    device = torch.device(device)
     family = _family(hf.model_type)
     cfg, absent = family.config(hf)
     cfg = cfg.replace(name=name)
@@ -124,7 +138,7 @@ def _folder_config(folder: Path) -> Any:
     return AutoConfig.from_pretrained(folder, local_files_only=True)
 
 
-def _tokenizer(folder: Path) -> Any:
+def folder_tokenizer(folder: Path) -> Any:
     if not any((folder / f).is_file() for f in ("tokenizer.json", "vocab.txt")):
         return None
     from workbench.data.tokenizer import HFTokenizer
