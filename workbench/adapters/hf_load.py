@@ -86,7 +86,8 @@ def from_hf_tensors(
     device: torch.device | str = "cpu",
 ) -> Model:
     """The `Model` for a Hugging Face config object and its (name, tensor) pairs, in the
-    names `transformers` saves them under."""
+    names `transformers` saves them under. The tensors become the model's weights where no
+    conversion is needed: pass copies of tensors that something else still uses."""
     device = torch.device(device)
     family = _family(hf.model_type)
     cfg, absent = family.config(hf)
@@ -181,16 +182,21 @@ class FolderWeights:
 
 
 def _safetensors_items(file: Path) -> Iterator[tuple[str, Tensor]]:
+    """Each tensor read through its own short-lived handle: a handle maps the whole file,
+    and the pages it has read stay in this process's memory until it closes."""
     from safetensors import safe_open
 
     with safe_open(str(file), framework="pt", device="cpu") as handle:
-        for key in handle.keys():  # noqa: SIM118 (a safe_open handle is not a dict)
-            yield key, handle.get_tensor(key)
+        keys = list(handle.keys())
+    for key in keys:
+        with safe_open(str(file), framework="pt", device="cpu") as handle:
+            tensor = handle.get_tensor(key)
+        yield key, tensor
 
 
 def _memory_weights(model: nn.Module) -> Iterator[tuple[str, Tensor]]:
     for name, tensor in model.state_dict().items():
-        yield name, tensor.detach()
+        yield name, tensor.detach().clone()  # never share storage with the source model
 
 
 def _empty_model(cfg: ModelConfig, tokenizer: Any, device: torch.device) -> Model:
@@ -210,11 +216,18 @@ def _convert(
         for target, value in family.convert(name, tensor, cfg).items():
             if target in state:
                 raise ValueError(f"Checkpoint tensor {name!r} gives {target!r} a second time")
-            # A fresh contiguous copy: never a view into the checkpoint or the source model.
-            state[target] = value.to(
-                device=device, dtype=dtype, memory_format=torch.contiguous_format, copy=True
-            )
+            state[target] = _own_tensor(value, dtype, device)
     return state
+
+
+def _own_tensor(value: Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Contiguous, in `dtype` on `device`, and owning its storage: a slice of a fused tensor
+    (q of a qkv) is copied out, so the fused tensor is freed and saving never finds
+    tensors that share memory. An owned tensor already in place is kept as it is."""
+    out = value.to(device=device, dtype=dtype, memory_format=torch.contiguous_format)
+    if out.untyped_storage().nbytes() != out.numel() * out.element_size():
+        out = out.clone()
+    return out
 
 
 def _assign(
