@@ -89,6 +89,8 @@ def from_hf_tensors(
     names `transformers` saves them under. The tensors become the model's weights where no
     conversion is needed: pass copies of tensors that something else still uses."""
     device = torch.device(device)
+    if hf.model_type == "bert":
+        raise NotImplementedError("BERT converts from its folder: load_hf(path) (load_hf_bert)")
     family = _family(hf.model_type)
     cfg, absent = family.config(hf)
     cfg = cfg.replace(name=name)
