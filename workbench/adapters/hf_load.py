@@ -86,8 +86,7 @@ def from_hf_tensors(
     device: torch.device | str = "cpu",
 ) -> Model:
     """The `Model` for a Hugging Face config object and its (name, tensor) pairs, in the
-    names `transformers` saves them under. The tensors become the model's weights where no
-    conversion is needed: pass copies of tensors that something else still uses."""
+    names `transformers` saves them under. The model never shares memory with them."""
     device = torch.device(device)
     if hf.model_type == "bert":
         raise NotImplementedError("BERT converts from its folder: load_hf(path) (load_hf_bert)")
@@ -198,14 +197,14 @@ def _safetensors_items(file: Path) -> Iterator[tuple[str, Tensor]]:
 
 def _memory_weights(model: nn.Module) -> Iterator[tuple[str, Tensor]]:
     for name, tensor in model.state_dict().items():
-        yield name, tensor.detach().clone()  # never share storage with the source model
+        yield name, tensor.detach()
 
 
 def _empty_model(cfg: ModelConfig, tokenizer: Any, device: torch.device) -> Model:
     """A `Model` whose weights are placeholders on `meta`; positions are built for real,
     since their frequency tables are computed buffers, not checkpoint weights."""
     with torch.device("meta"):
-        model = Model(cfg, tokenizer=tokenizer)
+        model = Model(cfg, tokenizer=tokenizer, init=False)
     model.pos_embed = cfg.position.build(cfg).to(device)
     return model
 
@@ -223,13 +222,12 @@ def _convert(
 
 
 def _own_tensor(value: Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """Contiguous, in `dtype` on `device`, and owning its storage: a slice of a fused tensor
-    (q of a qkv) is copied out, so the fused tensor is freed and saving never finds
-    tensors that share memory. An owned tensor already in place is kept as it is."""
+    """Contiguous, in `dtype` on `device`, in memory of its own: never a view of the source
+    (a safetensors tensor is a private mapping of the file, which rewriting the file would
+    change under the model; an in-memory source belongs to someone else) nor a slice of a
+    fused tensor (qkv), which would keep the whole of it alive."""
     out = value.to(device=device, dtype=dtype, memory_format=torch.contiguous_format)
-    if out.untyped_storage().nbytes() != out.numel() * out.element_size():
-        out = out.clone()
-    return out
+    return out.clone() if out.data_ptr() == value.data_ptr() else out
 
 
 def _assign(

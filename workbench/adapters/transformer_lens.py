@@ -140,7 +140,7 @@ def _from_wrapped_hf(native) -> Model:
     for name, tensor in native.state_dict().items():
         original = name.replace("._original_component", "")
         if original in wanted:
-            tensors.setdefault(original, tensor.detach().clone())
+            tensors.setdefault(original, tensor.detach())
     dtype = next(iter(tensors.values())).dtype
     source = Path(str(getattr(native.config, "_name_or_path", "") or "."))
     tokenizer = folder_tokenizer(source) if source.is_dir() else None
