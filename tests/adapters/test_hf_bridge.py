@@ -3,7 +3,7 @@
 
 import pytest
 import torch
-from hf_tiny import TOKENS, VOCAB, check_parity, save_tiny
+from hf_tiny import TOKENS, VOCAB, check_parity, save_tiny, save_tokenizer
 from transformers import GPTNeoXConfig
 
 from workbench import from_transformer_lens
@@ -19,9 +19,13 @@ def test_boot_transformers_bridge_converts(tmp_path) -> None:
         eos_token_id=0,
     )  # fmt: skip
     save_tiny(config, tmp_path)
+    reference = save_tokenizer(tmp_path, "gpt2")
     bridge = TransformerBridge.boot_transformers(str(tmp_path), device="cpu")
     model = from_transformer_lens(bridge)
     assert model.cfg.block.name == "parallel"
+    # The folder's tokenizer comes along, with GPT-NeoX's convention (BOS prepended).
+    expected = [0, *reference("the cat sat", add_special_tokens=False)["input_ids"]]
+    assert model.to_tokens("the cat sat")[0].tolist() == expected
     with torch.no_grad():
         torch.testing.assert_close(model(TOKENS), bridge(TOKENS), atol=1e-4, rtol=0)
     bridge.original_model.config._attn_implementation = "eager"  # for output_attentions

@@ -68,8 +68,7 @@ def load_hf(
         tokenizer, name = folder_tokenizer(folder), folder.name
     elif hasattr(path_or_model, "config") and hasattr(path_or_model, "state_dict"):
         hf, tensors = path_or_model.config, _memory_weights(path_or_model)
-        source = Path(getattr(hf, "_name_or_path", "") or ".")
-        tokenizer, name = folder_tokenizer(source), source.name or hf.model_type
+        tokenizer, name = origin(hf)
     else:
         raise TypeError(
             f"load_hf takes a checkpoint folder or a transformers model, got {path_or_model!r}"
@@ -138,6 +137,15 @@ def _folder_config(folder: Path) -> Any:
     from transformers import AutoConfig
 
     return AutoConfig.from_pretrained(folder, local_files_only=True)
+
+
+def origin(hf: Any) -> tuple[Any, str]:
+    """Tokenizer and name of the folder an in-memory model was loaded from, if it was."""
+    source = str(getattr(hf, "_name_or_path", "") or "")
+    if not source:
+        return None, hf.model_type
+    folder = Path(source)
+    return (folder_tokenizer(folder) if folder.is_dir() else None), folder.name
 
 
 def folder_tokenizer(folder: Path) -> Any:

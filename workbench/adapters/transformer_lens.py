@@ -8,8 +8,6 @@ and leaves every attention score unchanged.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import Tensor
 
@@ -132,7 +130,7 @@ def _from_wrapped_hf(native) -> Model:
     with the same config once the `_original_component` segments are dropped."""
     from transformers import AutoModelForCausalLM
 
-    from workbench.adapters.hf_load import folder_tokenizer, from_hf_tensors
+    from workbench.adapters.hf_load import from_hf_tensors, origin
 
     with torch.device("meta"):
         wanted = set(AutoModelForCausalLM.from_config(native.config).state_dict())
@@ -142,7 +140,5 @@ def _from_wrapped_hf(native) -> Model:
         if original in wanted:
             tensors.setdefault(original, tensor.detach())
     dtype = next(iter(tensors.values())).dtype
-    source = Path(str(getattr(native.config, "_name_or_path", "") or "."))
-    tokenizer = folder_tokenizer(source) if source.is_dir() else None
-    name = source.name or native.config.model_type
+    tokenizer, name = origin(native.config)
     return from_hf_tensors(native.config, tensors.items(), name, tokenizer, dtype)
