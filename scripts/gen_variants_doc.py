@@ -26,7 +26,8 @@ from workbench.variants.combinations import COMBINATIONS
 from workbench.variants.looped import Looped
 
 FIELDS = {"attention": "attention", "norm": "norm", "placement": "norm_placement",
-          "mlp": "mlp", "position": "position", "reparam": "reparam"}  # fmt: skip
+          "mlp": "mlp", "position": "position", "reparam": "reparam",
+          "block": "block"}  # fmt: skip
 BASE = ModelConfig(d_model=32, n_layers=2, n_heads=4, d_vocab=16, n_ctx=32, seed=0)
 START, END = "<!-- variant_speed:start -->", "<!-- variant_speed:end -->"
 
@@ -53,7 +54,8 @@ def fired_hooks(model: Model, family: str) -> str:
     _, cache = model.run_with_cache(copy_task(2))
     prefix = {"attention": ("blocks.0.attn.",), "mlp": ("blocks.0.mlp.",),
               "norm": ("blocks.0.ln1.",), "placement": ("blocks.0.ln", "ln_final."),
-              "position": ("hook_pos_embed", "blocks.0.attn.hook_rot_")}.get(family)  # fmt: skip
+              "position": ("hook_pos_embed", "blocks.0.attn.hook_rot_"),
+              "block": ("blocks.0.hook_resid_",)}.get(family)  # fmt: skip
     if prefix is None:  # a reparam changes weights, not hooks
         looped = isinstance(model.cfg.reparam, Looped)
         return "unchanged; `blocks.{i}.*` = iteration i" if looped else "unchanged"
@@ -195,6 +197,10 @@ NOTES = """
   `hook_pattern`; asking `run_with_stats` for `attn.*` raises an error that names the
   statistic. ALiBi has no hook of its own: its bias is inside `attn.hook_attn_scores`.
 - Pre-LN -> Pre-RMSNorm -> Pre-CRMSNorm conversion: `workbench.variants.norm_conversion`.
+- Block layout (`block="sequential"` default, `"parallel"` as GPT-J/GPT-NeoX/PaLM): the same
+  hooks in both. In a parallel block attention and MLP both read `hook_resid_pre`;
+  `hook_resid_mid` holds `resid_pre + attn_out` and `hook_resid_post = resid_mid + mlp_out`,
+  so patching `hook_resid_mid` changes the output but not the MLP's input.
 
 ## The papers' claims, as tests
 
@@ -242,6 +248,12 @@ CLAIMS = [
      "extra::test_moe_load_balancing_loss_is_one_when_uniform_and_has_a_gradient"),
     ("a looped model applies one block n times",
      "extra::test_looped_model_applies_one_block_n_times_with_per_iteration_hooks"),
+    ("parallel block: y = x + attn(ln1 x) + mlp(ln2 x); resid_mid = x + attn_out",
+     "layout::test_parallel_block_is_x_plus_attn_plus_mlp_of_the_same_input"),
+    ("rotary_linear (position interpolation) = rotary at position / factor",
+     "layout::test_rotary_linear_is_rotary_at_position_over_factor"),
+    ("rotary_llama3 stretches long wavelengths by factor and keeps short ones",
+     "layout::test_rotary_llama3_scales_long_wavelengths_and_keeps_short_ones"),
     ("every variant trains, fires its hooks, caches, gives or clearly refuses statistics",
      "all::test_variant_trains_hooks_cache_stats"),
 ]  # fmt: skip

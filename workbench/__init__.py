@@ -6,7 +6,7 @@ Example:
     >>> logits, cache = model.run_with_cache(tokenizer.to_tokens("the old dog"))
 """
 
-from workbench.adapters import from_transformer_lens, load_hf_bert, load_minilm
+from workbench.adapters import from_transformer_lens, load_hf, load_hf_bert, load_minilm
 from workbench.core import ActivationCache, HookPoint, Model, ModelConfig, Stats
 from workbench.core.checkpoint import load_model, save_model
 from workbench.core.collect import collect_stats
@@ -26,6 +26,7 @@ __all__ = [
     "display_static",
     "from_transformer_lens",
     "load_default",
+    "load_hf",
     "load_hf_bert",
     "load_minilm",
     "load_model",

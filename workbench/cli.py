@@ -94,7 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser("info", help="variants, statistics and hook names")
-    info.add_argument("--model", default="default", help="default | minilm | a checkpoint folder")
+    info.add_argument(
+        "--model",
+        default="default",
+        help="default | minilm | a workbench or Hugging Face checkpoint folder",
+    )
     info.add_argument("--all-hooks", action="store_true")
     info.set_defaults(func=cmd_info)
 

@@ -33,13 +33,20 @@ def load_default() -> tuple[Model, ByteTokenizer]:
 
 
 def load_named(name: str) -> Model:
-    """`"default"`, `"minilm"`, or the path of a workbench checkpoint folder."""
+    """`"default"`, `"minilm"`, a local Hugging Face checkpoint folder (its config.json has
+    `model_type`/`architectures`), or the path of a workbench checkpoint folder."""
     if name == "default":
         return load_default()[0]
     if name == "minilm":
         from workbench.adapters import load_minilm
 
         return load_minilm()
+    from workbench.adapters.hf_load import is_hf_folder
+
+    if is_hf_folder(name):
+        from workbench.adapters import load_hf
+
+        return load_hf(name)
     return load_model(name, tokenizer=ByteTokenizer())
 
 

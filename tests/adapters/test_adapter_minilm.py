@@ -64,3 +64,16 @@ def test_corrupt_or_missing_checkpoint_is_a_clear_error(tmp_path) -> None:
         load_hf_bert(tmp_path)
     with pytest.raises(FileNotFoundError, match="config.json"):
         load_hf_bert(tmp_path / "nowhere")
+
+
+def test_load_hf_routes_a_bert_folder_to_this_adapter(pair) -> None:
+    from workbench import load_hf
+
+    _, reference, tokenizer = pair
+    model = load_hf(minilm_path())
+    assert not model.cfg.causal and model.cfg.norm_placement.name == "post"
+    batch = tokenizer(SENTENCES[:1], return_tensors="pt")
+    with torch.no_grad():
+        expected = reference(**batch).last_hidden_state
+        torch.testing.assert_close(model(batch["input_ids"]), expected, atol=1e-4, rtol=0)
+    assert model.to_tokens(SENTENCES[0])[0].tolist() == batch["input_ids"][0].tolist()

@@ -143,3 +143,15 @@ def test_hf_tokenizer_from_vocab_txt_only(minilm_dir, tmp_path):
 def test_hf_tokenizer_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="tokenizer.json or vocab.txt"):
         HFTokenizer(tmp_path)
+
+
+def test_byte_tokenizer_mask_and_padding_sides():
+    tok = ByteTokenizer()
+    right, mask_r = tok.to_tokens_with_mask(["hi", "a"])
+    left, mask_l = tok.to_tokens_with_mask(["hi", "a"], padding_side="left")
+    assert right.tolist() == [[256, 104, 105], [256, 97, 258]]
+    assert left.tolist() == [[256, 104, 105], [258, 256, 97]]
+    assert mask_r.tolist() == [[True, True, True], [True, True, False]]
+    assert mask_l.tolist() == [[True, True, True], [False, True, True]]
+    tokens, mask = tok.to_tokens_with_mask("hi", prepend_bos=False)
+    assert tokens.tolist() == [[104, 105]] and bool(mask.all())

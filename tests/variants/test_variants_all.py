@@ -9,7 +9,8 @@ from workbench.core.registry import REGISTRIES
 
 BASE = ModelConfig(d_model=32, n_layers=2, n_heads=4, d_vocab=16, n_ctx=32, seed=0)
 FIELDS = {"attention": "attention", "norm": "norm", "placement": "norm_placement",
-          "mlp": "mlp", "position": "position", "reparam": "reparam"}  # fmt: skip
+          "mlp": "mlp", "position": "position", "reparam": "reparam",
+          "block": "block"}  # fmt: skip
 CASES = [(family, name) for family, reg in REGISTRIES.items() for name in reg.names()]
 
 

@@ -30,12 +30,16 @@ def from_transformer_lens(bridge) -> Model:
     Example:
         >>> bridge = TransformerBridge.boot_native(TransformerBridgeConfig(...))
         >>> model = workbench.from_transformer_lens(bridge)
+        >>> hf_bridge = TransformerBridge.boot_transformers("checkpoints/pythia-70m")
+        >>> model = workbench.from_transformer_lens(hf_bridge)  # through load_hf
     """
     native = getattr(bridge, "original_model", None)
+    if type(native).__name__ != "NativeModel" and hasattr(native, "config"):
+        return _from_wrapped_hf(native)
     if type(native).__name__ != "NativeModel":
         raise NotImplementedError(
-            f"from_transformer_lens converts TL-native bridges (boot_native); this bridge wraps "
-            f"{type(native).__name__}. Load Hugging Face checkpoints with workbench.adapters."
+            f"from_transformer_lens converts TL-native bridges (boot_native) and bridges over "
+            f"Hugging Face models (boot_transformers); this bridge wraps {type(native).__name__}."
         )
     cfg = _config(bridge.cfg)
     model = Model(cfg, tokenizer=getattr(bridge, "tokenizer", None))
@@ -117,3 +121,24 @@ def _norm(state: dict[str, Tensor], prefix: str, module) -> None:
     state[f"{prefix}.w"] = module.weight
     if getattr(module, "bias", None) is not None:
         state[f"{prefix}.b"] = module.bias
+
+
+def _from_wrapped_hf(native) -> Model:
+    """boot_transformers keeps the Hugging Face model as `original_model`, but swaps its
+    submodules for bridge components that hold the originals as `_original_component` and
+    add aliases (`attn.q`, `ln1`, ...). The original tensor names are those of a clean model
+    with the same config once the `_original_component` segments are dropped."""
+    from transformers import AutoModelForCausalLM
+
+    from workbench.adapters.hf_load import from_hf_tensors, origin
+
+    with torch.device("meta"):
+        wanted = set(AutoModelForCausalLM.from_config(native.config).state_dict())
+    tensors: dict[str, Tensor] = {}
+    for name, tensor in native.state_dict().items():
+        original = name.replace("._original_component", "")
+        if original in wanted:
+            tensors.setdefault(original, tensor.detach())
+    dtype = next(iter(tensors.values())).dtype
+    tokenizer, name = origin(native.config)
+    return from_hf_tensors(native.config, tensors.items(), name, tokenizer, dtype)

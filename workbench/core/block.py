@@ -1,8 +1,12 @@
-"""One transformer block: a token mixer and an MLP, each wrapped by the norm placement."""
+"""One transformer block: a token mixer and an MLP, each wrapped by the norm placement.
+
+How the two sublayers compose (one after the other, side by side, ...) is the block layout,
+a variant family of its own (`cfg.block`, see `workbench.variants.block_layout`): the block
+offers `branch` (a sublayer's hooked output) and `residual_step` (one sublayer applied to the
+residual stream), and the layout decides how to combine them.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from jaxtyping import Float
 from torch import Tensor, nn
@@ -34,31 +38,38 @@ class Block(nn.Module):
         self.ln2, self.ln2_out = norm(has_in_norm), norm(self.placement.norm_out)
         self.mlp = cfg.mlp.build(cfg, layer)
         self.hook_mlp_out, self.hook_resid_post = HookPoint(), HookPoint()
+        self.layout = cfg.block.build(cfg, layer)
 
     def forward(
         self, resid: Float[Tensor, "batch pos d_model"], ctx
     ) -> Float[Tensor, "batch pos d_model"]:
-        ctx = ctx.at_layer(self.layer)
-        resid = self.hook_resid_pre(resid)
-        resid = self.hook_resid_mid(
-            self._sublayer(resid, self.attn, ctx, self.ln1, self.ln1_out, self.hook_attn_out)
-        )
-        return self.hook_resid_post(
-            self._sublayer(resid, self.mlp, ctx, self.ln2, self.ln2_out, self.hook_mlp_out)
-        )
+        return self.layout(self, self.hook_resid_pre(resid), ctx.at_layer(self.layer))
 
-    def _sublayer(
-        self,
-        resid: Tensor,
-        sublayer: Callable[..., Tensor],
-        ctx,
-        norm: nn.Module | None,
-        norm_out: nn.Module | None,
-        hook_out: HookPoint,
-    ) -> Tensor:
-        if self.placement.norm_after_add:
-            return norm(resid + hook_out(sublayer(resid, ctx)))
-        out = sublayer(norm(resid) if norm is not None else resid, ctx)
+    def _parts(
+        self, sublayer: str
+    ) -> tuple[nn.Module, nn.Module | None, nn.Module | None, HookPoint]:
+        if sublayer == "attn":
+            return self.attn, self.ln1, self.ln1_out, self.hook_attn_out
+        if sublayer == "mlp":
+            return self.mlp, self.ln2, self.ln2_out, self.hook_mlp_out
+        raise ValueError(f"Unknown sublayer {sublayer!r}: 'attn' or 'mlp'")
+
+    def branch(
+        self, resid: Float[Tensor, "batch pos d_model"], sublayer: str, ctx
+    ) -> Float[Tensor, "batch pos d_model"]:
+        """What `sublayer` ('attn' or 'mlp') adds to the stream: input norm, the sublayer,
+        output norm (peri-LN), through `hook_{attn,mlp}_out`. Not for post-LN."""
+        module, norm, norm_out, hook_out = self._parts(sublayer)
+        out = module(norm(resid) if norm is not None else resid, ctx)
         if norm_out is not None:
             out = norm_out(out)
-        return resid + hook_out(out)
+        return hook_out(out)
+
+    def residual_step(
+        self, resid: Float[Tensor, "batch pos d_model"], sublayer: str, ctx
+    ) -> Float[Tensor, "batch pos d_model"]:
+        """The stream after `sublayer`: `resid + branch`, or `norm(resid + out)` for post-LN."""
+        if self.placement.norm_after_add:
+            module, norm, _, hook_out = self._parts(sublayer)
+            return norm(resid + hook_out(module(resid, ctx)))
+        return resid + self.branch(resid, sublayer, ctx)

@@ -9,6 +9,7 @@ from typing import Any
 
 from workbench.core.registry import (
     ATTENTION,
+    BLOCK,
     MLP,
     NORM,
     PLACEMENT,
@@ -34,6 +35,7 @@ VARIANT_FIELDS = {
     "mlp": MLP,
     "position": POSITION,
     "reparam": REPARAM,
+    "block": BLOCK,
 }
 
 
@@ -65,6 +67,7 @@ class ModelConfig:
     mlp: Any = "relu"
     position: Any = "learned"
     reparam: Any = "none"
+    block: Any = "sequential"  # sublayer layout; configs saved without it load as before
     causal: bool = True
     tied_embeddings: bool = False
     embed_norm: bool = False

@@ -64,7 +64,8 @@ class Model(HookedModule):
         >>> stats = model.run_with_stats(tokens, ["attn.entropy"])
     """
 
-    def __init__(self, cfg: ModelConfig, tokenizer: Any = None) -> None:
+    def __init__(self, cfg: ModelConfig, tokenizer: Any = None, init: bool = True) -> None:
+        """`init=False` leaves the weights unset, for loaders that assign every one."""
         super().__init__()
         self.cfg = cfg
         self.tokenizer = tokenizer
@@ -76,7 +77,8 @@ class Model(HookedModule):
         self.blocks = nn.ModuleList(Block(cfg, layer) for layer in range(cfg.n_layers))
         self.ln_final = cfg.norm.build(cfg) if cfg.norm_placement.final_norm else None
         self.unembed = Unembed(cfg, self.embed) if cfg.has_unembed else None
-        self.init_weights()
+        if init:
+            self.init_weights()
         cfg.reparam.apply(self)
         self.setup_hooks()
 

