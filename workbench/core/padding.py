@@ -107,16 +107,10 @@ def mark_padding(value: Tensor, mask: Bool[Tensor, "batch pos"] | None) -> Tenso
 
 
 def encode_batch(tokenizer, texts: str | list[str]) -> tuple[Tensor, Tensor | None]:
-    """Token ids and padding mask of texts. Each text is encoded on its own and the batch is
-    right-padded here, so the mask is exact whatever id the tokenizer pads with."""
+    """Token ids and padding mask of texts (right padding; the tokenizer's own batch
+    encoding, which encodes each text alone, so the mask is exact whatever id pads)."""
     if isinstance(texts, str):
         return tokenizer.to_tokens(texts), None
     if not texts:
         raise ValueError("No texts given: need at least one")
-    rows = [tokenizer.to_tokens(text)[0] for text in texts]
-    width = max(len(row) for row in rows)
-    tokens = torch.zeros(len(rows), width, dtype=torch.long)
-    mask = torch.zeros(len(rows), width, dtype=torch.bool)
-    for i, row in enumerate(rows):
-        tokens[i, : len(row)], mask[i, : len(row)] = row, True
-    return tokens, mask
+    return tokenizer.to_tokens_with_mask(list(texts), padding_side="right")
