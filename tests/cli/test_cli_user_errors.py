@@ -47,6 +47,43 @@ CASES = [
     (["train", "--out", "run", "--config", "broken.json"], "'broken.json' is not valid JSON"),
     (["train", "--out", "run", "--config", "a_dir"], "--config: 'a_dir' is not a file"),
     (["train", "--out", "run", "--config", "missing.json"], "no such file: 'missing.json'"),
+    (["collect"], "collect needs --model, --data, --stats, --out"),
+    (["collect", "--merge", "a_dir"], "No partial summaries"),
+    (["collect", "--batch-size", "0"], "--batch-size: must be a positive integer"),
+    (["collect", "--mlp-threshold", "-1"], "--mlp-threshold: must be a finite number >= 0"),
+    (["collect", "--out", "a_file"], "--out: 'a_file' exists and is not a folder"),
+    (
+        [
+            "collect",
+            "--model",
+            "default",
+            "--data",
+            "missing.txt",
+            "--stats",
+            "attn.entropy",
+            "--out",
+            "c",
+        ],
+        "No corpus 'missing.txt'",
+    ),  # fmt: skip
+    (
+        [
+            "collect",
+            "--model",
+            "default",
+            "--data",
+            "latin1.json",
+            "--stats",
+            "attn.entropy",
+            "--out",
+            "c",
+        ],
+        "is not UTF-8 text",
+    ),  # fmt: skip
+    (
+        ["collect", "--model", "default", "--data", "val", "--stats", "attn.entropi", "--out", "c"],
+        "Did you mean: attn.entropy",
+    ),  # fmt: skip
     (["programs"], "required: programs_command"),
     (["programs", "train", "--task", "sort", "--out", "p", "--epochs", "0"], "--epochs"),
     (["programs", "train", "--task", "srot", "--out", "p"], "invalid choice: 'srot'"),

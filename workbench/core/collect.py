@@ -47,6 +47,7 @@ def collect_stats(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if max_tokens is not None and max_tokens < 1:
         raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+    model.stats_request(stats, mlp_threshold)  # bad names fail before any batch runs
     batches, total = batches_of(model, data, batch_size, seq_len, attention_mask)
     budget = total if max_tokens is None else min(total, max_tokens)
     summary, digest = None, hashlib.sha256()

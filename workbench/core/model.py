@@ -201,9 +201,7 @@ class Model(HookedModule):
         SiLU, GLU) require one.
         """
         tokens, attention_mask = self.tokens_and_mask(tokens, attention_mask)
-        request = parse_request(stats, self.supported_stats())
-        if "mlp" in request:
-            self.check_mlp_threshold(mlp_threshold)
+        request = self.stats_request(stats, mlp_threshold)
         batch = right_padded(tokens, attention_mask)
         collector = StatsCollector(request, mlp_threshold, batch.mask)
         output = self._forward(batch.tokens, self._context(batch.tokens, batch.mask, collector))
@@ -230,6 +228,16 @@ class Model(HookedModule):
         if attention_mask is not None:
             attention_mask = check_attention_mask(attention_mask, tokens)
         return tokens, attention_mask
+
+    def stats_request(
+        self, stats: Sequence[str], mlp_threshold: float | None = None
+    ) -> dict[str, tuple[str, ...]]:
+        """The statistics `stats` by family, checked against what this model supports (and
+        the MLP threshold they need): errors come before any work starts."""
+        request = parse_request(stats, self.supported_stats())
+        if "mlp" in request:
+            self.check_mlp_threshold(mlp_threshold)
+        return request
 
     def check_mlp_threshold(self, threshold: float | None) -> None:
         """MLP statistics without a threshold need activations with exact zeros."""

@@ -12,6 +12,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from workbench.cli_args import nonnegative_float, output_dir, positive_int, prepare_output_dir
+
 
 def cmd_collect(args: argparse.Namespace) -> None:
     from workbench.dist import collect_distributed, init_distributed, merge_partials
@@ -25,9 +27,7 @@ def cmd_collect(args: argparse.Namespace) -> None:
     missing = [flag for flag in ("model", "data", "stats", "out") if not getattr(args, flag)]
     if missing:
         raise ValueError(f"collect needs --{', --'.join(missing)} (or --merge DIR)")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file, not a folder")
+    out = prepare_output_dir(args.out)
     rank, world = init_distributed()
     model = load_model(args.model)
     from workbench.dist import load_token_corpus
@@ -57,10 +57,10 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--model", help="default | minilm | a checkpoint folder")
     p.add_argument("--data", help="a text file, a folder of .txt files, or train | val")
     p.add_argument("--stats", nargs="+", help="e.g. attn.entropy mlp.nonzero_frac")
-    p.add_argument("--out", help="folder for partials and summary.safetensors (resumes)")
+    p.add_argument("--out", type=output_dir, help="folder for partials and the summary (resumes)")
     p.add_argument("--merge", metavar="DIR", help="merge the partial summaries in DIR")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--seq-len", type=int, default=256, help="tokens per sequence, BOS included")
-    p.add_argument("--every", type=int, default=10, help="write a partial every N batches")
-    p.add_argument("--mlp-threshold", type=float, help="needed for GELU/GLU MLP statistics")
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--seq-len", type=positive_int, default=256, help="tokens per sequence + BOS")
+    p.add_argument("--every", type=positive_int, default=10, help="a partial every N batches")
+    p.add_argument("--mlp-threshold", type=nonnegative_float, help="for GELU/GLU MLP statistics")
     p.set_defaults(func=cmd_collect)

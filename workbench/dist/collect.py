@@ -60,6 +60,7 @@ def collect_distributed(
     also writes `out/summary.safetensors`), or None when `stop_after` batches ended the run
     early (a simulated interruption, for tests)."""
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    model.stats_request(stats, mlp_threshold)  # bad names fail before any batch runs
     if len(tokens) < world:
         raise ValueError(f"{len(tokens)} sequences cannot be shared by {world} ranks")
     job = job_identity(model, tokens, mask, stats, mlp_threshold, batch_size, world)
