@@ -27,7 +27,11 @@ def prepare(q: Tensor, k: Tensor, v: Tensor, scale: float | None, slopes: Tensor
     acc = torch.float64 if q.dtype == torch.float64 else torch.float32
     slopes = slopes.to(acc) if slopes is not None else None
     # Upcast before scaling: q * scale in fp16/bf16 would round every score by ~1e-3.
-    return q.to(acc) * scale, k.to(acc), v.to(acc), slopes
+    # Laid out once here so that no tile copies its operands: the model hands over
+    # transposed views, and k is stored key-minor ([b, h, d, n] memory seen as [b, h, n, d]),
+    # so each tile's q @ k^T reads a plain row-major slice.
+    keys_minor = k.to(acc).transpose(-1, -2).contiguous().transpose(-1, -2)
+    return (q.to(acc) * scale).contiguous(), keys_minor, v.to(acc).contiguous(), slopes
 
 
 def query_blocks(q_s: Tensor, n_k: int, chunk: int) -> Iterator[tuple[Tensor, Tensor]]:
@@ -72,7 +76,7 @@ def key_chunks(
             real = (k_pos < key_lengths[:, None])[:, None, None, :]
             visible = real if visible is None else visible & real
         if visible is not None:
-            s = s.masked_fill(~visible, float("-inf"))
+            s = s.masked_fill_(~visible, float("-inf"))  # s is this tile's own product
         yield keys, s, visible
 
 
