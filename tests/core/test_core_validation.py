@@ -255,6 +255,17 @@ def test_hook_returning_a_non_tensor_is_refused(hook_model) -> None:
         hook_model.run_with_hooks(tokens, fwd_hooks=[("hook_embed", lambda t, hook: 3)])
 
 
+def test_hook_replacement_on_another_device_is_refused(hook_model) -> None:
+    """The meta device stands in for a GPU: same shape and dtype, another device."""
+    tokens = torch.zeros(1, 3, dtype=torch.long)
+
+    def elsewhere(t, hook):
+        return torch.empty_like(t, device="meta")
+
+    with pytest.raises(TypeError, match=r"'elsewhere' .* on 'blocks.1.hook_resid_mid'.*on meta"):
+        hook_model.run_with_hooks(tokens, fwd_hooks=[("blocks.1.hook_resid_mid", elsewhere)])
+
+
 def test_valid_replacement_and_none_still_work(hook_model) -> None:
     tokens = torch.randint(0, 20, (1, 6), generator=torch.Generator().manual_seed(0))
     clean = hook_model(tokens)

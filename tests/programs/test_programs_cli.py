@@ -69,10 +69,10 @@ def test_programs_errors_script_breaks_test_accuracy_down_by_length(tmp_path):
     assert abs(sum(cells) / len(cells) - meta["test_accuracy"]) < 1e-12
 
 
-def test_programs_cli_is_reachable_from_workbench_parser():
-    parser = build_parser()
-    args = parser.parse_args(["programs", "decompile", "ckpt", "--out", "p.py"])
-    assert args.checkpoint == "ckpt"
+def test_programs_cli_is_reachable_from_workbench_parser(tmp_path):
+    parser = build_parser()  # the checkpoint folder must exist: checked while parsing
+    args = parser.parse_args(["programs", "decompile", str(tmp_path), "--out", "p.py"])
+    assert args.checkpoint == str(tmp_path)
 
 
 def test_programs_browser_traces_and_escapes():
