@@ -2,6 +2,11 @@
 
 The selective scan here is the plain PyTorch recurrence (a reference, linear in T, not a
 fused kernel): h_t = exp(Delta_t A) h_{t-1} + Delta_t B_t x_t, y_t = C_t h_t + D x_t.
+
+Padding: a masked position (`attention_mask` 0) contributes nothing to other positions: its
+conv input is zeroed (so it cannot leak through the causal conv) and its Delta is 0 (decay 1,
+drive 0: the scan steps over it). With left or right padding the real tokens' outputs equal
+those of the unpadded run.
 """
 
 from __future__ import annotations
@@ -60,12 +65,17 @@ class SelectiveSSM(nn.Module):
         if not ctx.causal:
             raise ValueError("The selective SSM mixer is causal; set causal=True")
         branch, gate = (x @ self.W_in).chunk(2, dim=-1)
+        real = None if ctx.key_padding_mask is None else ctx.key_padding_mask[..., None]
+        if real is not None:
+            branch = branch * real.to(branch.dtype)
         kernel = self.conv.shape[1]
         padded = F.pad(branch.transpose(1, 2), (kernel - 1, 0))
         u = self.hook_conv(
             F.silu(F.conv1d(padded, self.conv[:, None], groups=self.conv.shape[0])).transpose(1, 2)
         )
         delta = self.hook_delta(F.softplus(u @ self.W_dt + self.b_dt))
+        if real is not None:  # after the hook: a patched Delta cannot make padding write
+            delta = delta * real.to(delta.dtype)
         y = self.hook_ssm_out(self.scan(u, delta, u @ self.W_B, u @ self.W_C))
         return (y * self.hook_gate(F.silu(gate))) @ self.W_out
 
