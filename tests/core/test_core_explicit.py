@@ -184,3 +184,46 @@ def test_sampled_generate_equals_a_seeded_multinomial_loop(model):
     assert torch.equal(got, explicit_generate(model, prompt, 10, temperature=1.5, seed=11))
     other = model.generate(prompt, max_new_tokens=10, temperature=1.5, seed=12)
     assert not torch.equal(got, other)  # the seed matters
+
+
+# -- hook API details (survivors of the mutation run on core/hooks.py) -------------------------
+def test_hook_point_directions_default_and_removal_per_direction():
+    from workbench.core.hooks import HookPoint
+
+    hp = HookPoint()
+    fwd, bwd = (lambda x, hook: None), (lambda g, hook: None)
+    hp.add_hook(fwd)  # forward by default
+    hp.add_hook(bwd, dir="bwd")
+    assert hp.fwd_hooks == [fwd] and hp.bwd_hooks == [bwd]
+    hp.remove_hooks("fwd")
+    assert hp.fwd_hooks == [] and hp.bwd_hooks == [bwd]
+    hp.add_hook(fwd)
+    hp.remove_hooks("bwd")
+    assert hp.fwd_hooks == [fwd] and hp.bwd_hooks == []
+    hp.add_hook(bwd, dir="bwd")
+    hp.remove_hooks()
+    assert not hp.has_hooks
+    with pytest.raises(ValueError, match="'fwd' or 'bwd'"):
+        hp.add_hook(fwd, dir="forward")
+
+
+def test_persistent_backward_hook_fires_on_backward(model):
+    name = "blocks.0.hook_resid_mid"
+    grads: list[torch.Tensor] = []
+    model.add_hook(name, lambda g, hook: grads.append(g), dir="bwd")
+    try:
+        assert model.hook_dict[name].bwd_hooks and not model.hook_dict[name].fwd_hooks
+        with torch.enable_grad():
+            model(tokens_for(0), return_type="loss").backward()
+    finally:
+        model.reset_hooks()
+        model.zero_grad()
+    assert len(grads) == 1
+
+
+def test_backward_hooks_need_reset_at_the_end(model):
+    with pytest.raises(ValueError, match=r"reset_hooks_end=True"):
+        model.run_with_hooks(
+            tokens_for(0), bwd_hooks=[("hook_embed", lambda g, hook: None)], reset_hooks_end=False
+        )
+    assert not any(h.has_hooks for h in model.hook_dict.values())
