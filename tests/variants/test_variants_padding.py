@@ -19,8 +19,10 @@ from workbench.core.registry import ATTENTION
 BASE = ModelConfig(d_model=32, n_layers=2, n_heads=4, d_vocab=16, n_ctx=64, seed=0)
 ALL_ATTENTION = tuple(ATTENTION.names())
 REFUSES_MASK: frozenset[str] = frozenset()  # variants expected to raise on a padding mask
-# Linear attention applies 1 + elu after the rotation, which breaks RoPE's shift invariance.
+# Linear attention applies 1 + elu after the rotation, which breaks RoPE's shift invariance;
+# the mixers without scores refuse ALiBi (and Mamba / GLU refuse rotations too).
 ROTATION_INVARIANT = frozenset(ALL_ATTENTION) - {"linear", "mamba", "glu_mixer"}
+NO_SCORES = {"linear", "deltanet"}
 
 
 def padded_batch(
@@ -70,8 +72,15 @@ def test_padded_batch_equals_each_text_alone(attention: str, side: str, seed: in
     assert_padding_invariant(cfg, side, seed)
 
 
-@pytest.mark.parametrize("position", ["rotary", "comrope", "alibi"])
-@pytest.mark.parametrize("attention", sorted(ROTATION_INVARIANT))
+RELATIVE = [
+    (attention, position)
+    for attention in sorted(ROTATION_INVARIANT)
+    for position in ("rotary", "comrope", "alibi")
+    if not (attention in NO_SCORES and position == "alibi")  # refused, tested below
+]
+
+
+@pytest.mark.parametrize(("attention", "position"), RELATIVE)
 def test_left_padding_with_relative_positions(attention: str, position: str) -> None:
     assert_padding_invariant(BASE.replace(attention=attention, position=position), "left", 2)
 
@@ -83,6 +92,7 @@ def test_left_padding_with_relative_positions(attention: str, position: str) -> 
         {"norm": "crmsnorm", "norm_placement": "peri", "mlp": "moe"},
         {"mlp": "topk_relu", "n_kv_heads": 2, "position": "rotary"},
         {"reparam": "looped", "mlp": "gelu", "position": "alibi"},
+        {"attention": "deltanet", "position": "rotary", "n_kv_heads": 2},
         {"reparam": "sigma_reparam", "attention": "deltanet", "norm": "rmsnorm"},
         {"attention": "mamba", "mlp": "moe", "norm_placement": "post"},
     ],
@@ -151,3 +161,20 @@ def test_hooked_path_sees_the_same_padding(attention: str) -> None:
     logits, cache = model.run_with_cache(tokens, attention_mask=mask)
     torch.testing.assert_close(logits, model(tokens, attention_mask=mask), atol=1e-6, rtol=1e-5)
     assert len(cache.keys()) > 10
+
+
+@pytest.mark.parametrize(
+    ("attention", "position"),
+    [
+        ("linear", "alibi"),
+        ("deltanet", "alibi"),
+        ("mamba", "alibi"),
+        ("mamba", "rotary"),
+        ("mamba", "comrope"),
+        ("glu_mixer", "rotary"),
+    ],  # fmt: skip
+)
+def test_mixers_without_scores_refuse_score_positions(attention: str, position: str) -> None:
+    """Positions applied to queries/keys/scores would be silently ignored by these mixers."""
+    with pytest.raises(ValueError, match="silently ignored"):
+        Model(BASE.replace(attention=attention, position=position))

@@ -93,6 +93,11 @@ class _MatrixStateMixer(QKVAttention):
         if mode not in ("parallel", "chunked", "recurrent"):
             raise ValueError(f"mode must be 'parallel', 'chunked' or 'recurrent', got {mode!r}")
         self.mode = mode
+        if cfg.position.build(cfg).alibi_slopes() is not None:
+            raise ValueError(
+                f"{type(self).__name__} has no attention scores, so ALiBi would be silently "
+                "ignored; use position='rotary', 'learned' or 'none'"
+            )
         del self.hook_attn_scores, self.hook_pattern  # no softmax pattern exists here
 
     @staticmethod

@@ -23,6 +23,18 @@ from workbench.core.hooks import HookPoint
 from workbench.core.registry import ATTENTION, VariantSpec
 
 
+def refuse_score_positions(cfg, mixer: str) -> None:
+    """Rotary/ComRoPE rotate queries and keys and ALiBi biases scores; a mixer without them
+    would silently run with no position information, so it refuses them."""
+    positions = cfg.position.build(cfg)
+    if positions.rotates or positions.alibi_slopes() is not None:
+        raise ValueError(
+            f"the {mixer} mixer has no queries, keys or scores, so position="
+            f"{cfg.position.name!r} would be silently ignored; use 'learned', 'sinusoidal' "
+            "or 'none'"
+        )
+
+
 class SelectiveSSM(nn.Module):
     """Mamba mixer (Gu & Dao 2023): in-projection to a branch and a gate, causal depthwise
     conv1d + SiLU, input-dependent Delta, B, C, diagonal A < 0, SiLU gate, out-projection.
@@ -33,6 +45,7 @@ class SelectiveSSM(nn.Module):
 
     def __init__(self, cfg, d_state: int, d_conv: int, expand: int) -> None:
         super().__init__()
+        refuse_score_positions(cfg, "mamba")
         d, inner = cfg.d_model, expand * cfg.d_model
         self.init_range = cfg.init_range
         self.W_in = nn.Parameter(torch.empty(d, 2 * inner))
@@ -98,6 +111,7 @@ class GLUMixer(nn.Module):
 
     def __init__(self, cfg) -> None:
         super().__init__()
+        refuse_score_positions(cfg, "glu_mixer")
         d, hidden = cfg.d_model, cfg.d_mlp
         self.W_gate = nn.Parameter(torch.empty(d, hidden))
         self.W_in = nn.Parameter(torch.empty(d, hidden))
