@@ -21,5 +21,10 @@ if [ "$#" -eq 0 ]; then
     set -- 'workbench.core.hooks*'
 fi
 rm -rf mutants  # a stale copy would test old sources
+# mutmut runs the tests inside mutants/, where `workbench` imports from the copy; kernels/
+# ships as `workbench.kernels` through a package-dir mapping that would still point at the
+# unmutated kernels/, so the copy gets the same mapping as a link.
+mkdir -p mutants/workbench
+ln -s ../kernels mutants/workbench/kernels
 nice -n 10 "$PY" -m mutmut run --max-children "$JOBS" "$@"
 "$PY" -m mutmut results
