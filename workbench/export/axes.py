@@ -5,7 +5,7 @@ on the figure says how many were left out.
 
 Example:
     >>> axis_range(np.array([1e-30, 1e-30]))
-    (9e-31, 1.1e-30)
+    (9e-31, 1.1000000000000001e-30)
     >>> non_finite_note(np.array([1.0, np.nan, np.inf]))
     'not plotted: 1 NaN, 1 +inf'
 """
