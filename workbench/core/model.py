@@ -118,13 +118,16 @@ class Model(HookedModule):
 
     def _context(self, tokens: Tensor, attention_mask: Tensor | None, stats) -> ForwardContext:
         pos_ids = torch.arange(tokens.shape[1], device=tokens.device)
-        mask = None if attention_mask is None else check_attention_mask(attention_mask, tokens)
+        if attention_mask is None:
+            mask = None
+        else:  # statistics pass padding only; a plain forward may also mask inner tokens
+            mask = check_attention_mask(attention_mask, tokens, padding_only=False)
         if mask is not None and bool(mask.all()):
             mask = None  # nothing is padded: the unmasked fast paths are exact
         lengths = row_pos = None
         if mask is not None and is_right_padded(mask):
             lengths = mask.sum(1)
-        elif mask is not None:
+        elif mask is not None:  # positions count real tokens only, as when a text runs alone
             row_pos = (mask.cumsum(1) - 1).clamp(min=0)
         return ForwardContext(
             self.pos_embed, pos_ids, self.cfg.causal, mask, lengths, row_pos, stats
@@ -226,7 +229,7 @@ class Model(HookedModule):
             tokens, attention_mask = encode_batch(self._need_tokenizer(), tokens)
         tokens = check_tokens(tokens, self.cfg.d_vocab, self.pos_embed.max_len)
         if attention_mask is not None:
-            attention_mask = check_attention_mask(attention_mask, tokens)
+            attention_mask = check_attention_mask(attention_mask, tokens, padding_only=False)
         return tokens, attention_mask
 
     def stats_request(

@@ -17,9 +17,10 @@ from torch import Tensor
 
 
 def check_attention_mask(
-    mask: Tensor, tokens: Int[Tensor, "batch pos"]
+    mask: Tensor, tokens: Int[Tensor, "batch pos"], padding_only: bool = True
 ) -> Bool[Tensor, "batch pos"]:
-    """A `[batch, pos]` mask of 0/1 (or bool), one contiguous run of real tokens per row."""
+    """A `[batch, pos]` mask of 0/1 (or bool) with a real token in every row; with
+    `padding_only` (statistics), the real tokens of a row must be one run at one end."""
     if not isinstance(mask, Tensor):
         raise TypeError(f"attention_mask must be a torch.Tensor, got {type(mask).__name__}")
     mask = mask.to(tokens.device)
@@ -39,7 +40,7 @@ def check_attention_mask(
         raise ValueError(f"attention_mask row {row} has no real token")
     runs = mask[:, 0].long() + (~mask[:, :-1] & mask[:, 1:]).sum(1)  # starts of real runs
     bad = (runs != 1) | ~(mask[:, 0] | mask[:, -1])  # one run, touching an end
-    if bool(bad.any()):
+    if padding_only and bool(bad.any()):
         row = int(bad.nonzero()[0])
         raise ValueError(
             f"attention_mask row {row} is not padding: real tokens must be one contiguous run "
@@ -88,7 +89,9 @@ def right_padded(tokens: Int[Tensor, "batch pos"], mask: Tensor | None) -> Right
 
 
 def is_right_padded(mask: Bool[Tensor, "batch pos"]) -> bool:
-    return not bool(first_real(mask).any())
+    """Every row is real tokens followed by padding (no holes, nothing on the left)."""
+    lengths = mask.sum(1, keepdim=True)
+    return bool((mask == (torch.arange(mask.shape[1], device=mask.device) < lengths)).all())
 
 
 def mark_padding(value: Tensor, mask: Bool[Tensor, "batch pos"] | None) -> Tensor:

@@ -1,7 +1,9 @@
 """Static plotly counterparts of the interactive views, for `Result.figure()` implementations.
 
 Labels and tokens pass through `plotly_text`, so tag-like tokens show literally. Styling
-(fonts, sizes, palette) is left to `apply_style`/`export_figure`.
+(fonts, sizes, palette) is left to `apply_style`/`export_figure`. NaN and +-inf are never
+drawn (a gap, or the value written in place of a bar) and a note on the figure counts them;
+constant data gets an explicit +-10% axis (see `workbench.export.axes`).
 
 Example:
     >>> fig = heatmap_figure(entropy, value_label="entropy (nats)")       # [layer, head]
@@ -19,6 +21,13 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from workbench.export.axes import (
+    add_note,
+    axis_range,
+    finite_or_nan,
+    format_value,
+    non_finite_note,
+)
 from workbench.export.style import plotly_text
 
 
@@ -56,14 +65,15 @@ def heatmap_figure(
     if diverging is None:
         diverging = finite.size > 0 and finite.min() < 0 < finite.max()
     bound = float(np.abs(finite).max()) if diverging and finite.size else None
+    z_range = axis_range(z) if bound is None else None  # a constant map still gets a scale
     heat = go.Heatmap(
-        z=z,
+        z=finite_or_nan(z),
         x=_labels(col_labels, z.shape[1], "col_labels"),
         y=_labels(row_labels, z.shape[0], "row_labels"),
         colorscale="RdBu_r" if diverging else "Viridis",
         zmid=0 if diverging else None,
-        zmin=-bound if bound else None,
-        zmax=bound if bound else None,
+        zmin=-bound if bound else (z_range[0] if z_range else None),
+        zmax=bound if bound else (z_range[1] if z_range else None),
         colorbar={"title": {"text": plotly_text(value_label), "side": "right"}},
     )
     fig = go.Figure(heat)
@@ -73,6 +83,8 @@ def heatmap_figure(
         yaxis_title=plotly_text(row_axis),
     )
     fig.update_xaxes(type="category")
+    note = non_finite_note(z)
+    add_note(fig, note and f"{note} (blank cells)")
     return fig.update_yaxes(type="category", autorange="reversed")
 
 
@@ -85,13 +97,26 @@ def bar_figure(
     title: str = "",
 ) -> go.Figure:
     y = _numpy(values, 1, "values")
-    fig = go.Figure(go.Bar(x=_labels(labels, len(y), "labels"), y=y))
+    x = _labels(labels, len(y), "labels")
+    fig = go.Figure(go.Bar(x=x, y=finite_or_nan(y)))
     fig.update_layout(
         title=plotly_text(title) or None,
         xaxis_title=plotly_text(axis),
         yaxis_title=plotly_text(value_label),
     )
+    for label, value in zip(x, y, strict=True):
+        if not np.isfinite(value):  # no bar, so say why (a missing bar reads as 0)
+            fig.add_annotation(x=label, y=0, text=format_value(value), showarrow=False, yshift=8)
+    add_note(fig, non_finite_note(y))
+    _constant_axis(fig, np.append(y, 0.0))  # bars start at 0
     return fig.update_xaxes(type="category")
+
+
+def _constant_axis(fig: go.Figure, values: np.ndarray) -> None:
+    """Explicit y range for constant data (plotly puts 1e-30 on a -1..1 axis)."""
+    y_range = axis_range(values)
+    if y_range is not None:
+        fig.update_yaxes(range=list(y_range))
 
 
 def line_figure(
@@ -104,11 +129,16 @@ def line_figure(
 ) -> go.Figure:
     x = _numpy(steps, 1, "steps")
     fig = go.Figure()
+    ys = []
     for name, values in series.items():
         y = _numpy(values, 1, f"series {name!r}")
         if len(y) != len(x):
             raise ValueError(f"series {name!r} has {len(y)} values for {len(x)} steps")
-        fig.add_scatter(x=x, y=y, mode="lines", name=plotly_text(name))
+        fig.add_scatter(x=x, y=finite_or_nan(y), mode="lines", name=plotly_text(name))
+        ys.append(y)
+    every = np.concatenate(ys) if ys else np.zeros(0)
+    _constant_axis(fig, every)
+    add_note(fig, non_finite_note(every))
     fig.update_layout(
         title=plotly_text(title) or None,
         xaxis_title=plotly_text(x_label),
@@ -128,7 +158,7 @@ def attention_figure(
     labels = [f"{i}: {plotly_text(t)}" for i, t in enumerate(tokens)]
     fig = go.Figure(
         go.Heatmap(
-            z=z,
+            z=finite_or_nan(z),
             x=labels,
             y=labels,
             colorscale="Blues",
@@ -140,4 +170,6 @@ def attention_figure(
         title=plotly_text(title) or None, xaxis_title="source", yaxis_title="destination"
     )
     fig.update_xaxes(type="category", tickangle=-90)
+    note = non_finite_note(z)
+    add_note(fig, note and f"{note} (blank cells)")
     return fig.update_yaxes(type="category", autorange="reversed")

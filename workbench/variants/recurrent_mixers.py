@@ -1,6 +1,10 @@
 """Linear-time token mixers with a matrix state: normalized linear attention (TransNormer)
 and DeltaNet. Each has a parallel/chunked form for training and a recurrent form; tests
-check that they agree."""
+check that they agree.
+
+Padding: a masked position (`attention_mask` 0) writes nothing into the state (its key and
+value are zeroed, and DeltaNet's step beta too), so with left or right padding the real
+tokens' outputs equal those of the unpadded run."""
 
 from __future__ import annotations
 
@@ -88,7 +92,19 @@ class _MatrixStateMixer(QKVAttention):
         if mode not in ("parallel", "chunked", "recurrent"):
             raise ValueError(f"mode must be 'parallel', 'chunked' or 'recurrent', got {mode!r}")
         self.mode = mode
+        if cfg.position.build(cfg).alibi_slopes() is not None:
+            raise ValueError(
+                f"{type(self).__name__} has no attention scores, so ALiBi would be silently "
+                "ignored; use position='rotary', 'learned' or 'none'"
+            )
         del self.hook_attn_scores, self.hook_pattern  # no softmax pattern exists here
+
+    @staticmethod
+    def key_weights(ctx, like: Tensor) -> Float[Tensor, "batch 1 pos 1"] | None:
+        """1 where a position may write into the state, 0 at padding; None without a mask."""
+        if ctx.key_padding_mask is None:
+            return None
+        return ctx.key_padding_mask[:, None, :, None].to(like.dtype)
 
 
 class NormLinearAttention(_MatrixStateMixer):
@@ -101,6 +117,9 @@ class NormLinearAttention(_MatrixStateMixer):
 
     def mix(self, q, k, v, ctx, x) -> Tensor:
         q, k = 1 + F.elu(q), 1 + F.elu(k)
+        real = self.key_weights(ctx, k)
+        if real is not None:  # padded keys and values add nothing to S
+            k, v = k * real, v * real
         if self.mode == "recurrent":
             out = linear_attention_recurrent(q, k, v)
         elif self.mode == "chunked":
@@ -124,6 +143,11 @@ class DeltaNetMixer(_MatrixStateMixer):
     def mix(self, q, k, v, ctx, x) -> Tensor:
         q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
         beta = self.hook_beta(torch.sigmoid(x @ self.W_beta + self.b_beta)).transpose(1, 2)
+        real = self.key_weights(ctx, k)
+        if real is not None:
+            # beta = 0 leaves S untouched at padding (the step is skipped); masked after the
+            # hook so a patched beta cannot make padding write into the state either.
+            k, v, beta = k * real, v * real, beta * real[..., 0]
         if self.mode == "recurrent":
             return delta_rule_recurrent(q, k, v, beta)
         return delta_rule_chunked(q, k, v, beta, self.chunk)

@@ -2,6 +2,11 @@
 
 The selective scan here is the plain PyTorch recurrence (a reference, linear in T, not a
 fused kernel): h_t = exp(Delta_t A) h_{t-1} + Delta_t B_t x_t, y_t = C_t h_t + D x_t.
+
+Padding: a masked position (`attention_mask` 0) contributes nothing to other positions: its
+conv input is zeroed (so it cannot leak through the causal conv) and its Delta is 0 (decay 1,
+drive 0: the scan steps over it). With left or right padding the real tokens' outputs equal
+those of the unpadded run.
 """
 
 from __future__ import annotations
@@ -19,6 +24,18 @@ from workbench.core.registry import ATTENTION, VariantSpec
 from workbench.core.validate import PosInt
 
 
+def refuse_score_positions(cfg, mixer: str) -> None:
+    """Rotary/ComRoPE rotate queries and keys and ALiBi biases scores; a mixer without them
+    would silently run with no position information, so it refuses them."""
+    positions = cfg.position.build(cfg)
+    if positions.rotates or positions.alibi_slopes() is not None:
+        raise ValueError(
+            f"the {mixer} mixer has no queries, keys or scores, so position="
+            f"{cfg.position.name!r} would be silently ignored; use 'learned', 'sinusoidal' "
+            "or 'none'"
+        )
+
+
 class SelectiveSSM(nn.Module):
     """Mamba mixer (Gu & Dao 2023): in-projection to a branch and a gate, causal depthwise
     conv1d + SiLU, input-dependent Delta, B, C, diagonal A < 0, SiLU gate, out-projection.
@@ -29,6 +46,7 @@ class SelectiveSSM(nn.Module):
 
     def __init__(self, cfg, d_state: int, d_conv: int, expand: int) -> None:
         super().__init__()
+        refuse_score_positions(cfg, "mamba")
         d, inner = cfg.d_model, expand * cfg.d_model
         self.init_range = cfg.init_range
         self.W_in = nn.Parameter(torch.empty(d, 2 * inner))
@@ -61,12 +79,17 @@ class SelectiveSSM(nn.Module):
         if not ctx.causal:
             raise ValueError("The selective SSM mixer is causal; set causal=True")
         branch, gate = (x @ self.W_in).chunk(2, dim=-1)
+        real = None if ctx.key_padding_mask is None else ctx.key_padding_mask[..., None]
+        if real is not None:
+            branch = branch * real.to(branch.dtype)
         kernel = self.conv.shape[1]
         padded = F.pad(branch.transpose(1, 2), (kernel - 1, 0))
         u = self.hook_conv(
             F.silu(F.conv1d(padded, self.conv[:, None], groups=self.conv.shape[0])).transpose(1, 2)
         )
         delta = self.hook_delta(F.softplus(u @ self.W_dt + self.b_dt))
+        if real is not None:  # after the hook: a patched Delta cannot make padding write
+            delta = delta * real.to(delta.dtype)
         y = self.hook_ssm_out(self.scan(u, delta, u @ self.W_B, u @ self.W_C))
         return (y * self.hook_gate(F.silu(gate))) @ self.W_out
 
@@ -89,6 +112,7 @@ class GLUMixer(nn.Module):
 
     def __init__(self, cfg) -> None:
         super().__init__()
+        refuse_score_positions(cfg, "glu_mixer")
         d, hidden = cfg.d_model, cfg.d_mlp
         self.W_gate = nn.Parameter(torch.empty(d, hidden))
         self.W_in = nn.Parameter(torch.empty(d, hidden))

@@ -7,7 +7,8 @@ names such as `layer`, `head` or `pos`; `selection_axes` says which keys a view 
 The browser code lives in `.js` files next to this module. Each widget's ES module is the
 shared helpers (`_common.js`) followed by the view's own file: anywidget loads a module from
 a string with no base URL, so the helpers cannot be imported relatively, and concatenating
-keeps both files small. Nothing is fetched from a CDN, so the widgets work offline.
+keeps the files small. `_scale.js` (axis domains and ticks) comes first: it is a standalone ES
+module that the node test imports. Nothing is fetched from a CDN, so the widgets work offline.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ _HERE = pathlib.Path(__file__).parent
 
 def bundle_esm(view_file: str) -> str:
     """ES module text of one view: shared helpers followed by the view's `render`."""
-    return (_HERE / "_common.js").read_text() + "\n" + (_HERE / view_file).read_text()
+    parts = ("_scale.js", "_common.js", view_file)
+    return "\n".join((_HERE / part).read_text() for part in parts)
 
 
 class WorkbenchWidget(anywidget.AnyWidget):

@@ -1,4 +1,5 @@
-// workbench widget helpers, prepended to every view module (see _base.py).
+// workbench widget helpers, prepended to every view module (see _base.py); the axis
+// helpers wbRange, wbDomain, wbTicks, wbNonFinite and wbFmt come from _scale.js.
 // Text from Python (tokens, labels, titles) is only ever placed with textContent or
 // setAttribute, never parsed as HTML, so a token like <img onerror=...> stays text.
 
@@ -39,20 +40,6 @@ function wbSvg(tag, attrs, text) {
   return node;
 }
 
-function wbRange(values) {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of values) {
-    if (Number.isFinite(v)) {
-      lo = Math.min(lo, v);
-      hi = Math.max(hi, v);
-    }
-  }
-  if (lo === Infinity) return [0, 1];
-  if (lo === hi) return [lo - 0.5, hi + 0.5];
-  return [lo, hi];
-}
-
 function wbInterp(stops, t) {
   const x = Math.min(1, Math.max(0, t)) * (stops.length - 1);
   const i = Math.min(stops.length - 2, Math.floor(x));
@@ -79,33 +66,10 @@ function wbTextOn(rgb) {
   return 0.299 * r + 0.587 * g + 0.114 * b > 150 ? "#111" : "#fff";
 }
 
-function wbFmt(v) {
-  if (!Number.isFinite(v)) return "n/a";
-  const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e5)) return v.toExponential(2);
-  return String(Number(v.toPrecision(3)));
-}
-
 /** Tokens with invisible characters made visible (the text itself is never HTML). */
 function wbShowToken(token) {
   const text = String(token).replace(/\n/g, "\u21b5").replace(/\t/g, "\u21e5");
   return text === "" ? "\u2205" : text;
-}
-
-/** About `n` round tick values; `cover` extends them to enclose [lo, hi] (for axes). */
-function wbTicks(lo, hi, n = 5, cover = false) {
-  const span = hi - lo || 1;
-  const raw = span / n;
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
-  const first = (cover ? Math.floor(lo / step + 1e-9) : Math.ceil(lo / step - 1e-9)) * step;
-  const last = (cover ? Math.ceil(hi / step - 1e-9) : Math.floor(hi / step + 1e-9)) * step;
-  const ticks = [];
-  for (let i = 0; first + i * step <= last + step * 1e-6; i++) {
-    const t = first + i * step;
-    ticks.push(Math.abs(t) < step * 1e-9 ? 0 : Number(t.toPrecision(12)));
-  }
-  return ticks;
 }
 
 function wbSelect(model, patch) {
@@ -131,6 +95,11 @@ function wbColorbar(lo, hi, scale, label) {
   return bar;
 }
 
+/** A visible note under a chart (e.g. how many NaN/inf values were left out). */
+function wbNote(root, text) {
+  if (text) root.appendChild(wbEl("div", "wb-note", text));
+}
+
 function wbHeader(root, model) {
   const title = model.get("title");
   if (title) root.appendChild(wbEl("div", "wb-title", title));
@@ -141,8 +110,8 @@ function wbPlotFrame(yLo, yHi, yLabel, size = { w: 460, h: 240 }) {
   const m = { l: 56, r: 12, t: 10, b: 40 };
   const svg = wbSvg("svg", { width: size.w, height: size.h, class: "wb-plot", viewBox: `0 0 ${size.w} ${size.h}` });
   const ticks = wbTicks(yLo, yHi, 5, true);
-  const lo = Math.min(yLo, ticks[0]);
-  const hi = Math.max(yHi, ticks[ticks.length - 1]);
+  const lo = ticks.length ? Math.min(yLo, ticks[0]) : yLo;
+  const hi = ticks.length ? Math.max(yHi, ticks[ticks.length - 1]) : yHi;
   const y = (v) => m.t + (size.h - m.t - m.b) * (1 - (v - lo) / (hi - lo || 1));
   for (const t of ticks) {
     svg.appendChild(wbSvg("line", { x1: m.l, x2: size.w - m.r, y1: y(t), y2: y(t), class: "wb-gridline" }));

@@ -89,6 +89,8 @@ function drawPattern(model, root) {
   const strip = tokenRow(tokens, values, state);
   parts.spans = strip.spans;
   root.append(parts.grid, strip.row, wbColorbar(0, state.hi, "attention", "attention"), detail);
+  const note = wbNonFinite(values).note;
+  wbNote(root, note && `${note} (grey cells)`);
 }
 
 function render({ model, el }) {

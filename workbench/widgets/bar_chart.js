@@ -16,7 +16,11 @@ function drawBars(model, root) {
     const top = Number.isFinite(value) ? Math.min(y(value), y(0)) : y(0);
     const height = Number.isFinite(value) ? Math.abs(y(value) - y(0)) : 0;
     const cls = selected[axis] === i ? "wb-bar wb-selected" : "wb-bar";
-    const bar = wbSvg("rect", { x, y: top, width: band * 0.7, height: Math.max(height, 0.5), class: cls, fill: WB_PALETTE[0] });
+    if (!Number.isFinite(value)) {
+      // No bar (a stub at 0 would read as the value 0): the value itself, written in place.
+      svg.appendChild(wbSvg("text", { x: x + band * 0.35, y: y(0) - 4, "text-anchor": "middle", class: "wb-nonfinite" }, wbFmt(value)));
+    }
+    const bar = wbSvg("rect", { x, y: top, width: band * 0.7, height: Number.isFinite(value) ? Math.max(height, 0.5) : 0, class: cls, fill: WB_PALETTE[0] });
     bar.dataset.index = String(i);
     const text = `${axis} ${labels[i]}: ${wbFmt(value)}`;
     bar.appendChild(wbSvg("title", {}, text));
@@ -29,6 +33,7 @@ function drawBars(model, root) {
   svg.appendChild(wbSvg("line", { x1: m.l, x2: size.w - m.r, y1: y(0), y2: y(0), class: "wb-axis-line" }));
   svg.appendChild(wbSvg("text", { x: (m.l + size.w - m.r) / 2, y: size.h - 6, "text-anchor": "middle", class: "wb-axis-text" }, axis));
   root.append(svg, detail);
+  wbNote(root, wbNonFinite(values).note);
 }
 
 function render({ model, el }) {

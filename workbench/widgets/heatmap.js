@@ -35,6 +35,8 @@ function drawHeatmap(model, root) {
     }
   }
   root.append(grid, wbColorbar(lo, hi, scale, model.get("value_label")), detail);
+  const note = wbNonFinite(values).note;
+  wbNote(root, note && `${note} (grey cells)`);
 }
 
 function render({ model, el }) {

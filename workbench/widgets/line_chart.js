@@ -19,13 +19,10 @@ function drawLines(model, root) {
   svg.appendChild(wbSvg("text", { x: (m.l + size.w - m.r) / 2, y: size.h - 6, "text-anchor": "middle", class: "wb-axis-text" }, model.get("x_label")));
   const legend = wbEl("div", "wb-legend");
   for (let s = 0; s < nSeries; s++) {
-    const points = [];
-    for (let i = 0; i < nSteps; i++) {
-      const v = ys[s * nSteps + i];
-      if (Number.isFinite(v)) points.push(`${x(xs[i]).toFixed(1)},${y(v).toFixed(1)}`);
-    }
     const colour = WB_PALETTE[s % WB_PALETTE.length];
-    svg.appendChild(wbSvg("polyline", { points: points.join(" "), class: "wb-line", stroke: colour }));
+    for (const points of finiteRuns(xs, ys.subarray(s * nSteps, (s + 1) * nSteps), x, y)) {
+      svg.appendChild(wbSvg("polyline", { points: points.join(" "), class: "wb-line", stroke: colour }));
+    }
     const key = wbEl("span", "wb-legend-key", names[s]);
     key.style.borderColor = colour;
     legend.appendChild(key);
@@ -50,6 +47,20 @@ function drawLines(model, root) {
   });
   svg.addEventListener("click", (event) => wbSelect(model, { step: nearest(event) }));
   root.append(svg, legend, detail);
+  wbNote(root, wbNonFinite(ys).note);
+}
+
+/** Polyline point lists, broken at NaN/inf values (a gap, never a line through 0). */
+function finiteRuns(xs, values, x, y) {
+  const runs = [[]];
+  for (let i = 0; i < values.length; i++) {
+    if (Number.isFinite(values[i]) && Number.isFinite(xs[i])) {
+      runs[runs.length - 1].push(`${x(xs[i]).toFixed(1)},${y(values[i]).toFixed(1)}`);
+    } else if (runs[runs.length - 1].length) {
+      runs.push([]);
+    }
+  }
+  return runs.filter((run) => run.length);
 }
 
 function render({ model, el }) {

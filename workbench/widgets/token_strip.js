@@ -33,6 +33,7 @@ function drawTokens(model, root) {
   root.append(row);
   if (hasValues) root.append(wbColorbar(lo, hi, scale, label));
   root.append(detail);
+  if (hasValues) wbNote(root, wbNonFinite(values).note && `${wbNonFinite(values).note} (grey tokens)`);
 }
 
 function render({ model, el }) {
