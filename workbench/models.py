@@ -62,13 +62,15 @@ DEFAULT_CONFIG = dict(
 def train_on_corpus(args) -> dict:
     """Train a causal LM on the embedded corpus; `args` as the `workbench train` command has.
 
-    Checkpoints go to `args.out/checkpoints` (an interrupted run resumes from there); the
-    final model to `args.out` (config.json + model.safetensors) with `train_log.json`.
+    Checkpoints go to `args.out/checkpoints` (an interrupted run resumes from there; one made
+    with another model or training config is refused, naming the fields that differ); the
+    final model to `args.out` as one checkpoint folder (config.json, model.safetensors,
+    train_log.json, manifest.json), written atomically.
     """
     import json
     import time
 
-    from workbench.core.checkpoint import save_model
+    from workbench.core.checkpoint import CONFIG_FILE, WEIGHTS_FILE, write_checkpoint
     from workbench.core.config import ModelConfig
     from workbench.train import TrainConfig, train
 
@@ -103,7 +105,14 @@ def train_on_corpus(args) -> dict:
         "wall_seconds_this_call": time.perf_counter() - started,
         "tokens_seen": result.tokens_seen,
     }
-    save_model(model, out, extra={"train": {k: log[k] for k in ("train_config", "seconds")}})
-    (out / "train_log.json").write_text(json.dumps(log))
+    files = {
+        CONFIG_FILE: {
+            "config": cfg.to_dict(),
+            "train": {k: log[k] for k in ("train_config", "seconds")},
+        },
+        WEIGHTS_FILE: model.state_dict(),
+        "train_log.json": log,
+    }
+    write_checkpoint(out, files)  # one unit: weights, config and log together
     print(f"saved {out}: final train loss {result.losses[-1]:.4f}, eval {result.eval_losses[-1]}")
     return log

@@ -14,7 +14,9 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import os
 import random
 import signal
 import threading
@@ -28,10 +30,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from workbench.core.checkpoint import read_state
+from workbench.core.checkpoint import CheckpointError, read_checkpoint
 from workbench.data.dataset import TokenDataset
 from workbench.train.callbacks import callback_key
-from workbench.train.checkpoint import load_weights, read_json, weights_and_sidecar
 from workbench.train.config import TrainConfig, TrainResult
 from workbench.train.state import (
     capture_rng,
@@ -44,6 +45,29 @@ from workbench.train.state import (
 )
 
 VAL_FRACTION = 0.05  # of a text given without val_data, held out for evaluation
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool, device: torch.device) -> Iterator[None]:
+    """With `enabled`, torch's deterministic algorithms for the block (then the previous
+    setting again): with several threads an index accumulation (`W_E[tokens]` backward,
+    `index_put_`) otherwise sums in a different order on each run. CUDA needs cuBLAS set up
+    for it before the process starts, so there a missing setting is an error, not a surprise."""
+    if not enabled:
+        yield
+        return
+    if device.type == "cuda" and os.environ.get("CUBLAS_WORKSPACE_CONFIG") is None:
+        raise ValueError(
+            "TrainConfig(deterministic=True) on CUDA needs CUBLAS_WORKSPACE_CONFIG=:4096:8 in "
+            "the environment before Python starts; set it, or pass deterministic=False"
+        )
+    before = (torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled())  # fmt: skip
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
 
 
 @contextlib.contextmanager
@@ -60,6 +84,28 @@ def defer_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
         if received:
             raise KeyboardInterrupt
+
+
+def model_config_differences(saved: dict[str, Any] | None, model: nn.Module) -> list[str]:
+    """Fields of the model config a checkpoint recorded (`saved`) that differ from `model`'s
+    (`"field: saved -> now"`); a checkpoint of a plain module records none."""
+    cfg = getattr(model, "cfg", None)
+    current = cfg.to_dict() if hasattr(cfg, "to_dict") else None
+    if saved is None or current is None:
+        if (saved is None) == (current is None):
+            return []
+        return [f"model config: {'none' if saved is None else 'recorded'} -> "
+                f"{'none' if current is None else type(cfg).__name__}"]  # fmt: skip
+    try:  # through from_dict, so fields added since the checkpoint get their defaults
+        saved = type(cfg).from_dict(saved).to_dict()
+    except (KeyError, TypeError, ValueError) as err:
+        return [f"model config: the recorded one does not parse ({err!r})"]
+    saved, current = json.loads(json.dumps(saved)), json.loads(json.dumps(current))
+    return [
+        f"{name}: {saved.get(name)!r} -> {current.get(name)!r}"
+        for name in sorted(set(saved) | set(current))
+        if saved.get(name) != current.get(name)
+    ]
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -153,13 +199,8 @@ class Trainer:
             disable=not self.progress,
         )  # fmt: skip
         try:
-            while self.step < self.cfg.steps:
-                loss = self.train_step()
-                self.seconds = seconds_before + time.perf_counter() - started
-                bar.update(1)
-                if self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps:
-                    bar.set_postfix(loss=f"{loss:.4f}", lr=f"{self.last_lr:.2e}")
-                self._after_step(loss)
+            with deterministic_algorithms(self.cfg.deterministic, self.device):
+                self._loop(bar, started, seconds_before)
         except KeyboardInterrupt:
             self.seconds = seconds_before + time.perf_counter() - started
             if self.root is not None:
@@ -173,6 +214,15 @@ class Trainer:
             checkpoint = self.save_checkpoint() if self._saved_step != self.step else None
             checkpoint = checkpoint or latest_checkpoint(self.root)
         return self.result(checkpoint)
+
+    def _loop(self, bar: tqdm, started: float, seconds_before: float) -> None:
+        while self.step < self.cfg.steps:
+            loss = self.train_step()
+            self.seconds = seconds_before + time.perf_counter() - started
+            bar.update(1)
+            if self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps:
+                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{self.last_lr:.2e}")
+            self._after_step(loss)
 
     def result(self, checkpoint: Path | None = None) -> TrainResult:
         return TrainResult(
@@ -270,7 +320,6 @@ class Trainer:
         """Write `checkpoint_dir/step_<step>/` atomically and prune old ones."""
         if self.root is None:
             raise ValueError("TrainConfig.checkpoint_dir is not set")
-        model_tensors, model_json = weights_and_sidecar(self.model, {"step": self.step})
         optim_tensors, optim_rest = flatten_optimizer(self.optimizer.state_dict())
         # Interrupted mid-step: the RNG has moved for a step that did not happen.
         rng_tensors, rng_plain = self._rng_at_step_start or capture_rng()
@@ -292,8 +341,7 @@ class Trainer:
             },
         }
         files: dict[str, Any] = {
-            "model.safetensors": model_tensors,
-            "model.json": model_json,
+            "model.safetensors": self.model.state_dict(),
             "optimizer.safetensors": optim_tensors,
             "rng.safetensors": rng_tensors,
             "trainer.json": state,
@@ -310,23 +358,31 @@ class Trainer:
         return folder
 
     def load_checkpoint(self, folder: str | Path) -> None:
-        """Restore everything `save_checkpoint` wrote; the config must match (see
-        `TrainConfig.trajectory_differences`)."""
-        folder = Path(folder)
-        state = read_json(folder / "trainer.json")
-        saved_cfg = TrainConfig.from_dict(state["config"])
-        differences = self.cfg.trajectory_differences(saved_cfg)
+        """Restore everything `save_checkpoint` wrote. The whole checkpoint is validated
+        first (see `workbench.core.checkpoint`); the training config must match (see
+        `TrainConfig.trajectory_differences`) and so must the model config; on any refusal
+        nothing has changed."""
+        checkpoint = read_checkpoint(folder)
+        state = checkpoint.json("trainer.json")
+        differences = self.cfg.trajectory_differences(TrainConfig.from_dict(state["config"]))
         if differences:
-            raise ValueError(
-                f"Checkpoint {folder} was made with another config ({'; '.join(differences)}); "
-                "pass resume=False or use another checkpoint_dir"
+            raise CheckpointError(
+                f"Checkpoint {checkpoint.folder} was made with another config "
+                f"({'; '.join(differences)}); pass resume=False or use another checkpoint_dir"
             )
-        optim_tensors = read_state(folder / "optimizer.safetensors")
-        rng_tensors = read_state(folder / "rng.safetensors")
-        self.data.load_state_dict(state["data"])
-        load_weights(self.model, folder / "model.safetensors")
+        differences = model_config_differences(checkpoint.model_config, self.model)
+        if differences:
+            raise CheckpointError(
+                f"Checkpoint {checkpoint.folder} was made for another model "
+                f"({'; '.join(differences)}); pass resume=False or use another checkpoint_dir"
+            )
+        checkpoint.check_weights(self.model)
+        optim_tensors = checkpoint.tensors("optimizer.safetensors")
+        # load_state_dict checks the parameter groups before it changes anything
         self.optimizer.load_state_dict(unflatten_optimizer(optim_tensors, state["optimizer"]))
-        restore_rng(rng_tensors, state["rng"])
+        checkpoint.load_weights(self.model)
+        self.data.load_state_dict(state["data"])
+        restore_rng(checkpoint.tensors("rng.safetensors"), state["rng"])
         self.step, self.seconds = int(state["step"]), float(state["seconds"])
         self.losses = [float(x) for x in state["losses"]]
         self.eval_losses = [(int(s), float(x)) for s, x in state["eval_losses"]]
@@ -335,7 +391,6 @@ class Trainer:
             saved = state["callbacks"].get(callback_key(i, callback))
             if saved is not None and hasattr(callback, "load_state_dict"):
                 callback.load_state_dict(saved)
-
 
 def train(
     model: nn.Module,
