@@ -73,6 +73,7 @@ def train_on_corpus(args) -> dict:
     from workbench.core.checkpoint import CONFIG_FILE, WEIGHTS_FILE, write_checkpoint
     from workbench.core.config import ModelConfig
     from workbench.train import TrainConfig, train
+    from workbench.train.trainer import ResumeRefused
 
     out = Path(args.out)
     if args.config:
@@ -96,7 +97,14 @@ def train_on_corpus(args) -> dict:
     )
     model = Model(cfg)
     started = time.perf_counter()
-    result = train(model, None, train_cfg)
+    try:
+        result = train(model, None, train_cfg)
+    except ResumeRefused as err:
+        what = "other training settings" if err.kind == "config" else "another model config"
+        raise ValueError(
+            f"{out} holds a run with {what} ({'; '.join(err.differences)}); use another "
+            f"--out, or delete {out / 'checkpoints'} to start afresh there"
+        ) from err
     log = {
         "train_config": train_cfg.to_dict(),
         "losses": result.losses,

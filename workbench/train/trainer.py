@@ -86,6 +86,19 @@ def defer_interrupt() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
+class ResumeRefused(CheckpointError):
+    """A checkpoint made with another training config or for another model: resuming from it
+    would silently continue a different run. `differences` lists `"field: saved -> now"`."""
+
+    def __init__(self, folder: Path, kind: str, differences: list[str]) -> None:
+        self.folder, self.kind, self.differences = folder, kind, differences
+        what = "with another config" if kind == "config" else "for another model"
+        super().__init__(
+            f"Checkpoint {folder} was made {what} ({'; '.join(differences)}); pass "
+            "resume=False or use another checkpoint_dir"
+        )
+
+
 def model_config_differences(saved: dict[str, Any] | None, model: nn.Module) -> list[str]:
     """Fields of the model config a checkpoint recorded (`saved`) that differ from `model`'s
     (`"field: saved -> now"`); a checkpoint of a plain module records none."""
@@ -366,16 +379,10 @@ class Trainer:
         state = checkpoint.json("trainer.json")
         differences = self.cfg.trajectory_differences(TrainConfig.from_dict(state["config"]))
         if differences:
-            raise CheckpointError(
-                f"Checkpoint {checkpoint.folder} was made with another config "
-                f"({'; '.join(differences)}); pass resume=False or use another checkpoint_dir"
-            )
+            raise ResumeRefused(checkpoint.folder, "config", differences)
         differences = model_config_differences(checkpoint.model_config, self.model)
         if differences:
-            raise CheckpointError(
-                f"Checkpoint {checkpoint.folder} was made for another model "
-                f"({'; '.join(differences)}); pass resume=False or use another checkpoint_dir"
-            )
+            raise ResumeRefused(checkpoint.folder, "model", differences)
         checkpoint.check_weights(self.model)
         optim_tensors = checkpoint.tensors("optimizer.safetensors")
         # load_state_dict checks the parameter groups before it changes anything
