@@ -73,7 +73,7 @@ def train_on_corpus(args) -> dict:
     from workbench.core.checkpoint import CONFIG_FILE, WEIGHTS_FILE, write_checkpoint
     from workbench.core.config import ModelConfig
     from workbench.train import TrainConfig, train
-    from workbench.train.trainer import ResumeRefused
+    from workbench.train.guards import ResumeRefused
 
     out = Path(args.out)
     if args.config:

@@ -84,7 +84,9 @@ def test_an_untied_model_refuses_tied_weights(tmp_path) -> None:
     folder = save_model(Model(CFG.replace(tied_embeddings=True)), tmp_path / "tied")
     target = Model(CFG)
     before = _snapshot(target)
-    with pytest.raises(CheckpointError, match=r"missing: unembed\.W_U; unexpected: unembed\.tied_to\.W_E"):
+    with pytest.raises(
+        CheckpointError, match=r"missing: unembed\.W_U; unexpected: unembed\.tied_to\.W_E"
+    ):
         load_weights(target, folder)
     assert _unchanged(target, before)
 

@@ -80,3 +80,4 @@ def test_deterministic_false_opts_out_and_restores_the_setting(small_text):
     train(Model(MODEL), small_text, cfg, callbacks=[Record()], progress=False)
     assert seen == [True, False]
     assert not torch.are_deterministic_algorithms_enabled()
+    assert torch.utils.deterministic.fill_uninitialized_memory  # torch's default, given back

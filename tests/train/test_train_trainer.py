@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
+from workbench.core import checkpoint as checkpoint_module
 from workbench.data import TokenDataset, bigram_probs, byte_bigram_counts, generate_corpus
 from workbench.train import Callback, EveryN, LossHistory, TrainConfig, Trainer, train
-from workbench.core import checkpoint as checkpoint_module
 from workbench.train import state as state_module
 from workbench.train.state import flatten_optimizer, unflatten_optimizer
 

@@ -142,7 +142,10 @@ def write_checkpoint(folder: str | Path, files: Mapping[str, Any]) -> Path:
     try:
         for name, data in encoded.items():
             write_file(tmp / name, data)
-            manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+            manifest["files"][name] = {
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+            }
         write_file(tmp / MANIFEST, json.dumps(manifest, indent=1).encode())
         replace_folder(tmp, folder, owned=set(files) | {MANIFEST} | _owned_by(folder))
     finally:
@@ -249,4 +252,3 @@ def load_model(folder: str | Path, tokenizer: Any = None):
 
     model, _ = load_module(folder, lambda c: Model(ModelConfig.from_dict(c), tokenizer=tokenizer))
     return model
-

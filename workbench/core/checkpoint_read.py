@@ -111,11 +111,12 @@ def _checked_bytes(folder: Path, name: str, entry: dict[str, Any]) -> bytes:
     data = path.read_bytes()
     if len(data) != entry["size"]:
         raise CheckpointError(
-            f"{path} has {len(data)} bytes, {MANIFEST} says {entry['size']} "
-            "(truncated or replaced)"
+            f"{path} has {len(data)} bytes, {MANIFEST} says {entry['size']} (truncated or replaced)"
         )
     if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-        raise CheckpointError(f"{path} does not match its sha256 in {MANIFEST} (changed since saved)")
+        raise CheckpointError(
+            f"{path} does not match its sha256 in {MANIFEST} (changed since saved)"
+        )
     return data
 
 
@@ -161,7 +162,9 @@ def read_checkpoint(folder: str | Path) -> Checkpoint:
     if config is not None and (
         not isinstance(config, dict) or config.get("config") != manifest.get("model_config")
     ):
-        raise CheckpointError(f"{folder / 'config.json'} and {MANIFEST} disagree on the model config")
+        raise CheckpointError(
+            f"{folder / 'config.json'} and {MANIFEST} disagree on the model config"
+        )
     return Checkpoint(folder, files, manifest["shared"], manifest.get("model_config"))
 
 

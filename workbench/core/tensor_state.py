@@ -77,7 +77,9 @@ def read_state(path: str | Path) -> dict[str, Tensor]:
     try:
         return load_file(path)
     except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"Cannot read {path}: corrupt or not a safetensors file ({err})") from err
+        raise CheckpointError(
+            f"Cannot read {path}: corrupt or not a safetensors file ({err})"
+        ) from err
 
 
 def _resolve(state: Mapping[str, Tensor], aliases: Mapping[str, str], name: str) -> Tensor | None:

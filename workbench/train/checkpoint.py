@@ -49,7 +49,9 @@ def read_json(path: str | Path) -> Any:
 def save_weights(module: nn.Module, folder: str | Path, metadata: dict | None = None) -> Path:
     """Write `module.state_dict()` (tied tensors once) and `metadata` as the checkpoint
     folder `folder`: model.safetensors, metadata.json, manifest.json."""
-    return write_checkpoint(folder, {WEIGHTS_FILE: module.state_dict(), METADATA_FILE: metadata or {}})
+    return write_checkpoint(
+        folder, {WEIGHTS_FILE: module.state_dict(), METADATA_FILE: metadata or {}}
+    )
 
 
 def load_weights(module: nn.Module, folder: str | Path) -> dict:

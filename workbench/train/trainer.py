@@ -13,15 +13,10 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
-import os
 import random
-import signal
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +25,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from workbench.core.checkpoint import CheckpointError, read_checkpoint
+from workbench.core.checkpoint import read_checkpoint
 from workbench.data.dataset import TokenDataset
 from workbench.train.callbacks import callback_key
 from workbench.train.config import TrainConfig, TrainResult
+from workbench.train.guards import (
+    ResumeRefused,
+    defer_interrupt,
+    deterministic_algorithms,
+    model_config_differences,
+)
 from workbench.train.state import (
     capture_rng,
     flatten_optimizer,
@@ -45,80 +46,6 @@ from workbench.train.state import (
 )
 
 VAL_FRACTION = 0.05  # of a text given without val_data, held out for evaluation
-
-
-@contextlib.contextmanager
-def deterministic_algorithms(enabled: bool, device: torch.device) -> Iterator[None]:
-    """With `enabled`, torch's deterministic algorithms for the block (then the previous
-    setting again): with several threads an index accumulation (`W_E[tokens]` backward,
-    `index_put_`) otherwise sums in a different order on each run. CUDA needs cuBLAS set up
-    for it before the process starts, so there a missing setting is an error, not a surprise."""
-    if not enabled:
-        yield
-        return
-    if device.type == "cuda" and os.environ.get("CUBLAS_WORKSPACE_CONFIG") is None:
-        raise ValueError(
-            "TrainConfig(deterministic=True) on CUDA needs CUBLAS_WORKSPACE_CONFIG=:4096:8 in "
-            "the environment before Python starts; set it, or pass deterministic=False"
-        )
-    before = (torch.are_deterministic_algorithms_enabled(),
-              torch.is_deterministic_algorithms_warn_only_enabled())  # fmt: skip
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
-
-
-@contextlib.contextmanager
-def defer_interrupt() -> Iterator[None]:
-    """Hold Ctrl-C until the block is done, so an update is never left half-applied."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if received:
-            raise KeyboardInterrupt
-
-
-class ResumeRefused(CheckpointError):
-    """A checkpoint made with another training config or for another model: resuming from it
-    would silently continue a different run. `differences` lists `"field: saved -> now"`."""
-
-    def __init__(self, folder: Path, kind: str, differences: list[str]) -> None:
-        self.folder, self.kind, self.differences = folder, kind, differences
-        what = "with another config" if kind == "config" else "for another model"
-        super().__init__(
-            f"Checkpoint {folder} was made {what} ({'; '.join(differences)}); pass "
-            "resume=False or use another checkpoint_dir"
-        )
-
-
-def model_config_differences(saved: dict[str, Any] | None, model: nn.Module) -> list[str]:
-    """Fields of the model config a checkpoint recorded (`saved`) that differ from `model`'s
-    (`"field: saved -> now"`); a checkpoint of a plain module records none."""
-    cfg = getattr(model, "cfg", None)
-    current = cfg.to_dict() if hasattr(cfg, "to_dict") else None
-    if saved is None or current is None:
-        if (saved is None) == (current is None):
-            return []
-        return [f"model config: {'none' if saved is None else 'recorded'} -> "
-                f"{'none' if current is None else type(cfg).__name__}"]  # fmt: skip
-    try:  # through from_dict, so fields added since the checkpoint get their defaults
-        saved = type(cfg).from_dict(saved).to_dict()
-    except (KeyError, TypeError, ValueError) as err:
-        return [f"model config: the recorded one does not parse ({err!r})"]
-    saved, current = json.loads(json.dumps(saved)), json.loads(json.dumps(current))
-    return [
-        f"{name}: {saved.get(name)!r} -> {current.get(name)!r}"
-        for name in sorted(set(saved) | set(current))
-        if saved.get(name) != current.get(name)
-    ]
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -398,6 +325,7 @@ class Trainer:
             saved = state["callbacks"].get(callback_key(i, callback))
             if saved is not None and hasattr(callback, "load_state_dict"):
                 callback.load_state_dict(saved)
+
 
 def train(
     model: nn.Module,
