@@ -44,7 +44,7 @@ def deterministic_algorithms(enabled: bool, device: torch.device) -> Iterator[No
               settings.fill_uninitialized_memory)  # fmt: skip
     torch.use_deterministic_algorithms(True)
     # Filling every torch.empty with NaN guards against ops that read memory they never wrote
-    # (bugs in those ops, not reduction order); it cost ~35% of a CPU training step
+    # (bugs in those ops, not reduction order); it cost 10-35% of a CPU training step
     # (docs/reliability.md) and the bitwise tests pass without it, so it stays off here
     settings.fill_uninitialized_memory = False
     try:
