@@ -111,3 +111,20 @@ def test_workbench_model_round_trip(tmp_path):
     load_weights(target, save_weights(source, tmp_path / "m", {"cfg": cfg.to_dict()}))
     tokens = torch.tensor([[256, 1, 2, 3]])
     assert torch.equal(source(tokens), target(tokens))
+
+
+def test_overlapping_views_are_stored_as_copies_and_load_back(tmp_path):
+    class Views(nn.Module):
+        def __init__(self, seed):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(4, 3, generator=torch.Generator().manual_seed(seed)))
+            self.register_buffer("rows", self.w.detach()[1:3])  # shares w's storage, offset 3
+
+    source, target = Views(0), Views(1)
+    folder = save_weights(source, tmp_path / "v")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["shared"]["model.safetensors"] == {}  # not the same view: a copy
+    load_weights(target, folder)
+    assert torch.equal(target.w, source.w)
+    assert target.rows.untyped_storage().data_ptr() == target.w.untyped_storage().data_ptr()
+    assert torch.equal(target.rows, source.w[1:3])

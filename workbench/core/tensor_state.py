@@ -33,25 +33,37 @@ def _view_key(tensor: Tensor) -> tuple:
     return storage, tensor.storage_offset(), tuple(tensor.shape), tensor.stride(), tensor.dtype
 
 
+def tied_names(state: Mapping[str, Tensor]) -> dict[str, str]:
+    """`alias -> first name` for every entry of `state` that is the same tensor (same storage,
+    offset, shape, strides and dtype) as an earlier one; nothing is copied or moved."""
+    first_of_view: dict[tuple, str] = {}
+    aliases: dict[str, str] = {}
+    for name, tensor in state.items():
+        if not tensor.numel():
+            continue
+        key = _view_key(tensor)
+        if key in first_of_view:
+            aliases[name] = first_of_view[key]
+        else:
+            first_of_view[key] = name
+    return aliases
+
+
 def split_shared(state: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, str]]:
     """`(tensors, aliases)`: each tensor once under its first name (detached, contiguous, on
     the CPU) and `alias -> first name` for the others. A tensor that overlaps another without
     being the same view is copied, since safetensors cannot hold overlapping tensors."""
+    aliases = tied_names(state)
     tensors: dict[str, Tensor] = {}
-    aliases: dict[str, str] = {}
-    first_of_view: dict[tuple, str] = {}
     storages: set[int] = set()
     for name, tensor in state.items():
-        tensor = tensor.detach()
-        key = _view_key(tensor)
-        if tensor.numel() and key in first_of_view:
-            aliases[name] = first_of_view[key]
+        if name in aliases:
             continue
-        pointer = key[0]
+        tensor = tensor.detach()
+        pointer = tensor.untyped_storage().data_ptr()
         overlaps = tensor.numel() > 0 and pointer in storages
         tensors[name] = tensor.cpu().clone() if overlaps else tensor.cpu().contiguous()
         if tensor.numel():
-            first_of_view[key] = name
             storages.add(pointer)
     return tensors, aliases
 
@@ -92,7 +104,7 @@ def _mismatches(
     own: Mapping[str, Tensor], state: Mapping[str, Tensor], aliases: Mapping[str, str], source: str
 ) -> list[str]:
     """Every way `state` (+ `aliases`) does not fit the tensors `own`, as labelled lists."""
-    _, own_aliases = split_shared(own)
+    own_aliases = tied_names(own)
     given = set(state) | set(aliases)
     missing = sorted(set(own) - given)
     extra = sorted(given - set(own))
