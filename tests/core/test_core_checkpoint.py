@@ -203,6 +203,27 @@ def test_a_crash_mid_save_leaves_the_old_checkpoint_intact(tmp_path, monkeypatch
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
 
 
+def test_a_failed_swap_moves_everything_back(tmp_path, monkeypatch) -> None:
+    old_model = Model(CFG.replace(seed=1)).eval()
+    folder = save_model(old_model, tmp_path / "ckpt")
+    (folder / "MODEL_CARD.md").write_text("card")
+    (folder / "checkpoints").mkdir()
+    real_replace = os.replace
+
+    def fail_the_new_folder_rename(src, dst):
+        if ".ckpt.tmp-" in str(src) and str(dst) == str(folder):
+            raise OSError("simulated failure of the rename into place")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(checkpoint_module.os, "replace", fail_the_new_folder_rename)
+    with pytest.raises(OSError, match="simulated failure"):
+        save_model(Model(CFG.replace(seed=2)), folder)
+    monkeypatch.undo()
+    assert torch.equal(load_model(folder)(TOKENS), old_model(TOKENS))
+    assert (folder / "MODEL_CARD.md").read_text() == "card" and (folder / "checkpoints").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
 def test_saving_over_a_checkpoint_keeps_files_it_does_not_own(tmp_path) -> None:
     folder = save_model(Model(CFG.replace(seed=1)), tmp_path / "ckpt")
     (folder / "MODEL_CARD.md").write_text("card")

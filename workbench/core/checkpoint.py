@@ -90,6 +90,18 @@ def atomic_write(path: Path, write: Any) -> None:
 
 
 # -- writing --------------------------------------------------------------------------------
+def new_manifest(config: Any) -> dict[str, Any]:
+    """A manifest with no files yet; the model config is config.json's "config"."""
+    return {
+        "format": FORMAT, "version": VERSION, "files": {}, "tensors": {}, "shared": {},
+        "model_config": config.get("config") if isinstance(config, Mapping) else None,
+    }  # fmt: skip
+
+
+def file_entry(data: bytes) -> dict[str, Any]:
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+
 def encode_file(name: str, content: Any, manifest: dict[str, Any]) -> bytes:
     """The bytes of one checkpoint file; a tensor file's index and aliases go to `manifest`."""
     if name.endswith(".safetensors"):
@@ -131,21 +143,14 @@ def write_checkpoint(folder: str | Path, files: Mapping[str, Any]) -> Path:
     """
     folder = Path(folder)
     _check_names(files)
-    config = files.get(CONFIG_FILE)
-    manifest: dict[str, Any] = {
-        "format": FORMAT, "version": VERSION, "files": {}, "tensors": {}, "shared": {},
-        "model_config": config.get("config") if isinstance(config, Mapping) else None,
-    }  # fmt: skip
+    manifest = new_manifest(files.get(CONFIG_FILE))
     encoded = {name: encode_file(name, content, manifest) for name, content in files.items()}
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
     try:
         for name, data in encoded.items():
             write_file(tmp / name, data)
-            manifest["files"][name] = {
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "size": len(data),
-            }
+            manifest["files"][name] = file_entry(data)
         write_file(tmp / MANIFEST, json.dumps(manifest, indent=1).encode())
         replace_folder(tmp, folder, owned=set(files) | {MANIFEST} | _owned_by(folder))
     finally:
@@ -167,11 +172,13 @@ def replace_folder(new: Path, folder: Path, owned: set[str]) -> None:
     first. On failure everything moves back, so the old folder is as it was."""
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"Cannot write a checkpoint to {folder}: it is a file")
-    carried = [p.name for p in folder.iterdir() if p.name not in owned] if folder.exists() else []
-    for name in carried:
-        os.replace(folder / name, new / name)
+    moved: list[str] = []  # entries carried into `new` so far: what a failure moves back
     old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
     try:
+        for entry in list(folder.iterdir()) if folder.exists() else []:
+            if entry.name not in owned:
+                os.replace(entry, new / entry.name)
+                moved.append(entry.name)
         if folder.exists():
             os.replace(folder, old)
         try:
@@ -181,7 +188,7 @@ def replace_folder(new: Path, folder: Path, owned: set[str]) -> None:
                 os.replace(old, folder)
             raise
     except BaseException:
-        for name in carried:
+        for name in moved:
             os.replace(new / name, folder / name)
         raise
     shutil.rmtree(old, ignore_errors=True)
@@ -197,14 +204,9 @@ def write_manifest(folder: str | Path) -> Path:
     parsed = scan_files(folder)
     if not parsed:
         raise FileNotFoundError(f"No .json or .safetensors files in {folder}")
-    config = parsed.get(CONFIG_FILE)
-    manifest: dict[str, Any] = {
-        "format": FORMAT, "version": VERSION, "files": {}, "tensors": {}, "shared": {},
-        "model_config": config.get("config") if isinstance(config, Mapping) else None,
-    }  # fmt: skip
+    manifest = new_manifest(parsed.get(CONFIG_FILE))
     for name, content in parsed.items():
-        data = (folder / name).read_bytes()
-        manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        manifest["files"][name] = file_entry((folder / name).read_bytes())
         if name.endswith(".safetensors"):
             manifest["tensors"][name] = tensor_index(content)
             manifest["shared"][name] = {}
