@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from safetensors.torch import save as safetensors_bytes
-from torch import nn
+from torch import Tensor, nn
 
 from workbench.core.checkpoint_read import (
     FORMAT,
@@ -70,6 +70,7 @@ __all__ = [
     "read_checkpoint",
     "read_state",
     "save_model",
+    "save_state",
     "write_checkpoint",
     "write_manifest",
 ]
@@ -87,6 +88,18 @@ def atomic_write(path: Path, write: Any) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def save_state(
+    state: Mapping[str, Tensor], path: str | Path, metadata: dict[str, str] | None = None
+) -> None:
+    """One safetensors file written atomically, for tensor files that are not checkpoints
+    (statistics summaries); read it back with `read_state`. Checkpoints: `write_checkpoint`."""
+    tensors, aliases = split_shared(state)
+    if aliases:
+        raise ValueError(f"Cannot write {path}: tensors {sorted(aliases)} share memory")
+    data = safetensors_bytes(tensors, metadata=metadata)
+    atomic_write(Path(path), lambda tmp: write_file(Path(tmp), data))
 
 
 # -- writing --------------------------------------------------------------------------------
