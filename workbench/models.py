@@ -69,15 +69,18 @@ DEFAULT_CONFIG = dict(
 def train_on_corpus(args) -> dict:
     """Train a causal LM on the embedded corpus; `args` as the `workbench train` command has.
 
-    Checkpoints go to `args.out/checkpoints` (an interrupted run resumes from there); the
-    final model to `args.out` (config.json + model.safetensors) with `train_log.json`.
+    Checkpoints go to `args.out/checkpoints` (an interrupted run resumes from there; one made
+    with another model or training config is refused, naming the fields that differ); the
+    final model to `args.out` as one checkpoint folder (config.json, model.safetensors,
+    train_log.json, manifest.json), written atomically.
     """
     import json
     import time
 
-    from workbench.core.checkpoint import save_model
+    from workbench.core.checkpoint import CONFIG_FILE, WEIGHTS_FILE, write_checkpoint
     from workbench.core.config import ModelConfig
     from workbench.train import TrainConfig, train
+    from workbench.train.guards import ResumeRefused
 
     out = Path(args.out)
     if args.config:
@@ -101,7 +104,14 @@ def train_on_corpus(args) -> dict:
     )
     model = Model(cfg)
     started = time.perf_counter()
-    result = train(model, None, train_cfg)
+    try:
+        result = train(model, None, train_cfg)
+    except ResumeRefused as err:
+        what = "other training settings" if err.kind == "config" else "another model config"
+        raise ValueError(
+            f"{out} holds a run with {what} ({'; '.join(err.differences)}); use another "
+            f"--out, or delete {out / 'checkpoints'} to start afresh there"
+        ) from err
     log = {
         "train_config": train_cfg.to_dict(),
         "losses": result.losses,
@@ -110,7 +120,14 @@ def train_on_corpus(args) -> dict:
         "wall_seconds_this_call": time.perf_counter() - started,
         "tokens_seen": result.tokens_seen,
     }
-    save_model(model, out, extra={"train": {k: log[k] for k in ("train_config", "seconds")}})
-    (out / "train_log.json").write_text(json.dumps(log))
+    files = {
+        CONFIG_FILE: {
+            "config": cfg.to_dict(),
+            "train": {k: log[k] for k in ("train_config", "seconds")},
+        },
+        WEIGHTS_FILE: model.state_dict(),
+        "train_log.json": log,
+    }
+    write_checkpoint(out, files)  # one unit: weights, config and log together
     print(f"saved {out}: final train loss {result.losses[-1]:.4f}, eval {result.eval_losses[-1]}")
     return log

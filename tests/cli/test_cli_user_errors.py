@@ -26,8 +26,8 @@ CASES = [
     (["bogus"], "invalid choice: 'bogus'"),
     (["info", "--model", "missing"], "not a workbench checkpoint"),
     (["info", "--model", "a_file"], "not a workbench checkpoint"),
-    (["info", "--model", "list_ckpt"], "config.json is not a valid workbench config"),
-    (["info", "--model", "no_weights_ckpt"], "model.safetensors"),
+    (["info", "--model", "list_ckpt"], "No manifest.json in list_ckpt"),
+    (["info", "--model", "no_weights_ckpt"], "No manifest.json in no_weights_ckpt"),
     (["demo", "--out", "a_file"], "--out: 'a_file' exists and is not a folder"),
     (["demo", "--out", "a_file/sub"], "is a file"),
     (["demo", "--tokens", "0"], "--tokens: must be a positive integer"),
@@ -94,8 +94,8 @@ CASES = [
     (["programs", "train", "--task", "sort", "--out", "p", "--n-examples", "5"], "split is empty"),
     (["programs", "decompile", "missing", "--out", "x.py"], "no such folder: 'missing'"),
     (["programs", "decompile", "a_file", "--out", "x.py"], "'a_file' is not a folder"),
-    (["programs", "decompile", "a_dir", "--out", "x.py"], "not a Transformer Program"),
-    (["programs", "decompile", "latin1_ckpt", "--out", "x.py"], "config.json is not a"),
+    (["programs", "decompile", "a_dir", "--out", "x.py"], "Nothing in a_dir"),
+    (["programs", "decompile", "latin1_ckpt", "--out", "x.py"], "No manifest.json in"),
     (["programs", "decompile", "a_dir", "--out", "a_dir"], "'a_dir' is a folder"),
 ]
 if os.geteuid() != 0:  # root writes anywhere, so the read-only case needs a normal user
@@ -186,7 +186,7 @@ def test_user_error_is_one_line_and_exit_2(outcomes, argv, fragment) -> None:
 @pytest.mark.parametrize(
     "argv, fragment",
     [(["train", "--out", "run", "--lr", "inf"], "not a finite number"),
-     (["info", "--model", "list_ckpt"], "not a valid workbench config")],
+     (["info", "--model", "list_ckpt"], "No manifest.json in list_ckpt")],
     ids=["parse-error", "run-error"],
 )  # fmt: skip
 def test_fresh_interpreter_as_the_console_script_runs(bad_inputs, argv, fragment) -> None:

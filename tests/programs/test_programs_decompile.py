@@ -1,11 +1,13 @@
 """Train tiny Transformer Programs, decompile them and check program == discretized network."""
 
+import json
 import subprocess
 import sys
 
 import pytest
 import torch
 
+from workbench.core.checkpoint import CheckpointError
 from workbench.data.rasp import Task, make_task
 from workbench.programs.decompile import decompile, write_program
 from workbench.programs.model import ProgramConfig, ProgramModel, encode
@@ -50,6 +52,13 @@ def test_programs_checkpoint_roundtrip(copy_run, tmp_path):
     assert decompile(model) == decompile(copy_run.model)
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "nothing")
+    # the one checkpoint format: a manifest, and a changed file is refused, naming it
+    manifest = json.loads((tmp_path / "ckpt" / "manifest.json").read_text())
+    assert manifest["model_config"] == copy_run.model.cfg.to_dict()
+    config = tmp_path / "ckpt" / "config.json"
+    config.write_text(config.read_text().replace('"test_accuracy": ', '"test_accuracy": 1', 1))
+    with pytest.raises(CheckpointError, match=r"ckpt/config\.json has \d+ bytes"):
+        load_checkpoint(tmp_path / "ckpt")
 
 
 @pytest.mark.parametrize("num_mlp_inputs", [1, 2])

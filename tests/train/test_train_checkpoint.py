@@ -1,4 +1,5 @@
-"""save_weights / load_weights: round trip, all-or-nothing loading, clear errors."""
+"""save_weights / load_weights (a checkpoint folder of any module): round trip, all-or-nothing
+loading, clear errors."""
 
 import json
 
@@ -24,18 +25,23 @@ def _unchanged(module, snapshot):
 
 def test_round_trip_with_metadata(tmp_path):
     source, target = _mlp(seed=0), _mlp(seed=1)
-    path = save_weights(source, tmp_path / "w.safetensors", {"step": 3, "note": "hi"})
+    path = save_weights(source, tmp_path / "w", {"step": 3, "note": "hi"})
     assert load_weights(target, path) == {"step": 3, "note": "hi"}
     assert all(
         torch.equal(a, b) for a, b in zip(source.parameters(), target.parameters(), strict=True)
     )
-    sidecar = json.loads((tmp_path / "w.json").read_text())
-    assert sidecar["tensors"]["0.weight"] == {"shape": [8, 4], "dtype": "torch.float32"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.json", "w.safetensors"]
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["tensors"]["model.safetensors"]["0.weight"] == {
+        "shape": [8, 4], "dtype": "float32",
+    }  # fmt: skip
+    assert manifest["model_config"] is None
+    assert sorted(p.name for p in path.iterdir()) == [
+        "manifest.json", "metadata.json", "model.safetensors",
+    ]  # fmt: skip
 
 
 def test_shape_mismatch_lists_tensors_and_loads_nothing(tmp_path):
-    path = save_weights(_mlp(d_hidden=8), tmp_path / "w.safetensors")
+    path = save_weights(_mlp(d_hidden=8), tmp_path / "w")
     target = _mlp(d_hidden=6, seed=2)
     before = _snapshot(target)
     with pytest.raises(ValueError) as err:
@@ -47,7 +53,7 @@ def test_shape_mismatch_lists_tensors_and_loads_nothing(tmp_path):
 
 
 def test_name_mismatch_lists_missing_and_unexpected(tmp_path):
-    path = save_weights(_mlp(), tmp_path / "w.safetensors")
+    path = save_weights(_mlp(), tmp_path / "w")
     target = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.Linear(3, 3))
     before = _snapshot(target)
     with pytest.raises(ValueError, match=r"missing: 3\.bias, 3\.weight"):
@@ -58,20 +64,21 @@ def test_name_mismatch_lists_missing_and_unexpected(tmp_path):
 
 
 def test_truncated_file_is_a_clear_error_naming_it(tmp_path):
-    path = save_weights(_mlp(), tmp_path / "w.safetensors")
-    path.write_bytes(path.read_bytes()[:100])
+    path = save_weights(_mlp(), tmp_path / "w")
+    weights = path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
     target = _mlp(seed=3)
     before = _snapshot(target)
-    with pytest.raises(ValueError, match=r"w\.safetensors.*corrupt"):
+    with pytest.raises(ValueError, match=r"w/model\.safetensors has 100 bytes"):
         load_weights(target, path)
     assert _unchanged(target, before)
     with pytest.raises(FileNotFoundError):
-        load_weights(target, tmp_path / "nope.safetensors")
+        load_weights(target, tmp_path / "nope")
 
 
 def test_metadata_must_be_json_and_nothing_is_written_otherwise(tmp_path):
     with pytest.raises(TypeError, match="JSON-serialisable"):
-        save_weights(_mlp(), tmp_path / "w.safetensors", {"bad": object()})
+        save_weights(_mlp(), tmp_path / "w", {"bad": object()})
     assert list(tmp_path.iterdir()) == []
 
 
@@ -84,9 +91,16 @@ def test_tied_weights_are_saved_and_restored(tmp_path):
             self.unembed.weight = self.embed.weight
 
     source, target = Tied(), Tied()
-    load_weights(target, save_weights(source, tmp_path / "t.safetensors"))
+    folder = save_weights(source, tmp_path / "t")
+    load_weights(target, folder)
     assert torch.equal(target.embed.weight, source.embed.weight)
     assert target.unembed.weight is target.embed.weight
+    untied = Tied()
+    untied.unembed.weight = nn.Parameter(untied.embed.weight.detach().clone())
+    before = _snapshot(untied)
+    with pytest.raises(ValueError, match=r"tied differently: unembed\.weight = embed\.weight in"):
+        load_weights(untied, folder)
+    assert _unchanged(untied, before)
 
 
 def test_workbench_model_round_trip(tmp_path):
@@ -94,6 +108,23 @@ def test_workbench_model_round_trip(tmp_path):
 
     cfg = ModelConfig(n_layers=1, d_model=16, n_heads=2, n_ctx=8)
     source, target = Model(cfg), Model(ModelConfig(**{**cfg.to_dict(), "seed": 1}))
-    load_weights(target, save_weights(source, tmp_path / "m.safetensors", {"cfg": cfg.to_dict()}))
+    load_weights(target, save_weights(source, tmp_path / "m", {"cfg": cfg.to_dict()}))
     tokens = torch.tensor([[256, 1, 2, 3]])
     assert torch.equal(source(tokens), target(tokens))
+
+
+def test_overlapping_views_are_stored_as_copies_and_load_back(tmp_path):
+    class Views(nn.Module):
+        def __init__(self, seed):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(4, 3, generator=torch.Generator().manual_seed(seed)))
+            self.register_buffer("rows", self.w.detach()[1:3])  # shares w's storage, offset 3
+
+    source, target = Views(0), Views(1)
+    folder = save_weights(source, tmp_path / "v")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["shared"]["model.safetensors"] == {}  # not the same view: a copy
+    load_weights(target, folder)
+    assert torch.equal(target.w, source.w)
+    assert target.rows.untyped_storage().data_ptr() == target.w.untyped_storage().data_ptr()
+    assert torch.equal(target.rows, source.w[1:3])

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from workbench.core import checkpoint as checkpoint_module
 from workbench.data import TokenDataset, bigram_probs, byte_bigram_counts, generate_corpus
 from workbench.train import Callback, EveryN, LossHistory, TrainConfig, Trainer, train
 from workbench.train import state as state_module
@@ -114,20 +115,23 @@ def test_old_checkpoints_are_pruned_and_latest_points_to_the_newest(tiny, small_
     assert state_module.saved_steps(tmp_path) == [6, 8]
     assert result.checkpoint == tmp_path / "step_00000008"
     assert sorted(p.name for p in result.checkpoint.iterdir()) == [
-        "model.json", "model.safetensors", "optimizer.safetensors", "rng.safetensors",
+        "manifest.json", "model.safetensors", "optimizer.safetensors", "rng.safetensors",
         "trainer.json",
     ]  # fmt: skip
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_a_damaged_latest_pointer_falls_back_to_the_newest_folder(tiny, small_text, tmp_path):
+def test_a_damaged_latest_pointer_or_step_folder_is_refused(tiny, small_text, tmp_path):
     cfg = TrainConfig(steps=4, batch_size=2, seq_len=16, warmup_steps=1, eval_every=0,
                       checkpoint_every=2, checkpoint_dir=str(tmp_path))  # fmt: skip
     train(tiny(), small_text, cfg, progress=False)
     (tmp_path / "latest.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"latest\.json is corrupt"):
+        state_module.latest_checkpoint(tmp_path)
+    (tmp_path / "latest.json").unlink()  # without a pointer: the newest step folder
     assert state_module.latest_checkpoint(tmp_path).name == "step_00000004"
     (tmp_path / "step_00000004" / "trainer.json").write_text("{")
-    with pytest.raises(ValueError, match=r"step_00000004/trainer\.json is corrupt"):
+    with pytest.raises(ValueError, match=r"step_00000004/trainer\.json has 1 bytes"):
         train(tiny(), small_text, cfg, progress=False)
 
 
@@ -136,23 +140,23 @@ def test_a_failed_save_leaves_the_previous_checkpoint_intact(
 ):
     cfg = TrainConfig(steps=4, batch_size=2, seq_len=16, warmup_steps=1, eval_every=0,
                       checkpoint_every=2, checkpoint_dir=str(tmp_path))  # fmt: skip
-    real_save = state_module.save_state
+    real_write = checkpoint_module.write_file
     calls = []
 
-    def failing_save(tensors, path, metadata=None):
+    def failing_write(path, data):
         calls.append(path)
-        if len(calls) == 5:  # second checkpoint, second tensor file
+        if len(calls) == 7:  # second checkpoint (4 files + manifest each), second file
             Path(path).write_bytes(b"partial")
             raise OSError("disk full")
-        real_save(tensors, path, metadata)
+        real_write(path, data)
 
-    monkeypatch.setattr(state_module, "save_state", failing_save)
+    monkeypatch.setattr(checkpoint_module, "write_file", failing_write)
     with pytest.raises(OSError, match="disk full"):
         train(tiny(), small_text, cfg, progress=False)
     assert state_module.saved_steps(tmp_path) == [2]
     assert state_module.latest_checkpoint(tmp_path).name == "step_00000002"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
-    monkeypatch.setattr(state_module, "save_state", real_save)
+    monkeypatch.setattr(checkpoint_module, "write_file", real_write)
     assert train(tiny(), small_text, cfg, progress=False).steps == 4
 
 

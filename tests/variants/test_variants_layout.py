@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from workbench import Model, ModelConfig
-from workbench.core.checkpoint import load_model, save_model
+from workbench.core.checkpoint import load_model, save_model, write_manifest
 from workbench.variants.position import RotaryPositions
 
 CFG = ModelConfig(d_model=32, n_layers=2, n_heads=4, d_vocab=50, n_ctx=16, seed=1)
@@ -65,6 +65,8 @@ def test_configs_saved_without_a_block_field_load_as_sequential(tmp_path) -> Non
     meta = json.loads(text)
     del meta["config"]["block"]
     config.write_text(json.dumps(meta))
+    (tmp_path / "manifest.json").unlink()  # as saved before the field (and manifests) existed
+    write_manifest(tmp_path)
     loaded = load_model(tmp_path)
     assert loaded.cfg.block.name == "sequential"
     torch.testing.assert_close(loaded(TOKENS), model.eval()(TOKENS))

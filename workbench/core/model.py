@@ -39,7 +39,9 @@ class Embed(nn.Module):
         self.W_E = nn.Parameter(torch.empty(cfg.d_vocab, cfg.d_model))
 
     def forward(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_model"]:
-        return self.W_E[tokens]
+        # F.embedding, not W_E[tokens]: the indexing's backward (index_put_ with accumulate)
+        # sums in a thread-dependent order on CPU; embedding's backward does not
+        return F.embedding(tokens, self.W_E)
 
 
 class Unembed(nn.Module):

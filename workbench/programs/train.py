@@ -2,8 +2,9 @@
 temperature annealed geometrically from 3.0 to 0.01, evaluation of the discretized (argmax)
 network (Friedman, Wettig & Chen, NeurIPS 2023, arXiv 2306.01128, Sec. 4).
 
-Checkpoints are a folder: `config.json` (program config, training settings, accuracies,
-history) + `model.safetensors`; nothing is pickled.
+Checkpoints are a folder of the one format (`workbench.core.checkpoint`): `config.json`
+(program config, training settings, accuracies, history), `model.safetensors` and
+`manifest.json`, written atomically and validated before loading; nothing is pickled.
 
 Example:
     >>> task = make_task("hist")
@@ -19,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -31,11 +31,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from workbench.core.checkpoint import atomic_write, load_exact, read_state, save_state
+from workbench.core.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_module, write_checkpoint
 from workbench.data.rasp import Task, make_task
 from workbench.programs.model import Batch, ProgramConfig, ProgramModel, encode
-
-CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 
 
 @dataclass
@@ -139,8 +137,9 @@ def train_program(
 
 
 def save_checkpoint(run: TrainRun, folder: str | Path) -> Path:
-    """Write `config.json` + `model.safetensors` into `folder`."""
-    folder = Path(folder)
+    """Write the checkpoint folder `folder` (the one format of `workbench.core.checkpoint`):
+    `config.json` (program config, training settings, accuracies, history),
+    `model.safetensors` and `manifest.json`, atomically."""
     meta = {
         "config": run.model.cfg.to_dict(),
         "training": run.settings,
@@ -149,10 +148,7 @@ def save_checkpoint(run: TrainRun, folder: str | Path) -> Path:
         "seconds": run.seconds,
         "history": run.history,
     }
-    save_state(run.model.state_dict(), folder / WEIGHTS_FILE)
-    text = json.dumps(meta, indent=1)
-    atomic_write(folder / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
-    return folder
+    return write_checkpoint(folder, {CONFIG_FILE: meta, WEIGHTS_FILE: run.model.state_dict()})
 
 
 def recorded_data(meta: dict[str, Any]) -> dict[str, Any]:
@@ -172,18 +168,7 @@ def task_of_run(meta: dict[str, Any]) -> Task:
 
 
 def load_checkpoint(folder: str | Path) -> tuple[ProgramModel, dict[str, Any]]:
-    """The model and the metadata written by `save_checkpoint`."""
-    folder = Path(folder)
-    path = folder / CONFIG_FILE
-    if not path.exists():
-        raise FileNotFoundError(
-            f"No {CONFIG_FILE} in {folder}: not a Transformer Program checkpoint"
-        )
-    try:
-        meta = json.loads(path.read_text())
-        cfg = ProgramConfig.from_dict(meta["config"])
-    except (ValueError, KeyError, TypeError) as err:  # JSON, UTF-8 and field errors
-        raise ValueError(f"{path} is not a Transformer Program config: {err}") from err
-    model = ProgramModel(cfg)
-    load_exact(model, read_state(folder / WEIGHTS_FILE), source=str(folder / WEIGHTS_FILE))
-    return model.eval(), meta
+    """The model and the metadata written by `save_checkpoint`, after validating the whole
+    checkpoint (a `CheckpointError` names the file and the fault)."""
+    model, meta = load_module(folder, lambda config: ProgramModel(ProgramConfig.from_dict(config)))
+    return model, meta

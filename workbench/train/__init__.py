@@ -3,6 +3,7 @@
 from workbench.train.callbacks import Callback, CallbackProtocol, EveryN, LossHistory
 from workbench.train.checkpoint import load_weights, save_weights
 from workbench.train.config import TrainConfig, TrainResult
+from workbench.train.guards import ResumeRefused
 from workbench.train.state import latest_checkpoint
 from workbench.train.trainer import Trainer, make_optimizer, train
 
@@ -11,6 +12,7 @@ __all__ = [
     "CallbackProtocol",
     "EveryN",
     "LossHistory",
+    "ResumeRefused",
     "TrainConfig",
     "TrainResult",
     "Trainer",

@@ -33,6 +33,11 @@ class TrainConfig:
     """A causal-LM training run. `*_every = 0` turns that event off; evaluation also runs
     after the last step. `seed` seeds the data order and torch/`random` at a fresh start.
 
+    `deterministic` runs torch's deterministic algorithms while training, so two runs (or a
+    resumed one and an uninterrupted one) end with bit-identical weights with any number of
+    CPU threads; `False` trades that for speed (docs/reliability.md measures it). It does not
+    change what is computed, only the order of sums, so a checkpoint resumes under either.
+
     AdamW decays only matrices (`dim >= 2`), not biases or norm gains. The learning rate
     rises linearly over `warmup_steps`, then follows a cosine down to `lr * min_lr_ratio`.
 
@@ -56,6 +61,7 @@ class TrainConfig:
     eval_batches: PosInt = 4
     keep_checkpoints: PosInt = 2
     betas: tuple[Beta, Beta] = (0.9, 0.95)
+    deterministic: bool = True
 
     def __post_init__(self) -> None:
         validate_fields(self)  # types and ranges from the hints above; lists become tuples

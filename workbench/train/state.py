@@ -1,30 +1,28 @@
 """Training checkpoints as folders of safetensors + JSON (no pickle).
 
-A checkpoint is `<dir>/step_00000100/` holding `model.safetensors` (+ `model.json`),
-`optimizer.safetensors`, `rng.safetensors` and `trainer.json` (step, losses, config,
-optimizer hyper-parameters, Python RNG state, data position, callback states). It is
-built in a temporary folder and renamed into place, so it is complete or absent; then
-`<dir>/latest.json` is pointed at it.
+A checkpoint is `<dir>/step_00000100/`, a checkpoint folder of the one format
+(`workbench.core.checkpoint`: manifest, hashes, atomic) holding `model.safetensors`,
+`optimizer.safetensors`, `rng.safetensors`, `trainer.json` (step, losses, config, optimizer
+hyper-parameters, Python RNG state, data position, callback states) and, for a workbench
+`Model`, `config.json`. Then `<dir>/latest.json` is pointed at it; resume follows that pointer
+only to a `step_<8 digits>` folder inside `<dir>`.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import shutil
-import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from workbench.core.checkpoint import read_state, save_state
+from workbench.core.checkpoint import CheckpointError, write_checkpoint
 from workbench.train.checkpoint import read_json, write_json
 
-STEP_DIR = re.compile(r"^step_(\d+)$")
+STEP_DIR = re.compile(r"^step_(\d{8})$")
 LATEST = "latest.json"
 
 
@@ -94,50 +92,55 @@ def step_dir_name(step: int) -> str:
 
 
 def write_checkpoint_dir(root: Path, step: int, files: dict[str, Any]) -> Path:
-    """Write `files` (name -> tensors dict for `.safetensors`, JSON data for `.json`) as
-    `root/step_<step>`, atomically; an older folder of that name is replaced."""
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / step_dir_name(step)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{final.name}-"))
-    try:
-        for name, content in files.items():
-            if name.endswith(".safetensors"):
-                save_state(content, tmp / name)
-            else:
-                write_json(tmp / name, content)
-        old = root / f".old-{final.name}-{uuid.uuid4().hex[:8]}" if final.exists() else None
-        if old is not None:
-            os.replace(final, old)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    write_json(root / LATEST, {"step": step, "dir": final.name})
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
+    """Write `files` as the checkpoint `root/step_<step>` (atomically, with a manifest: see
+    `workbench.core.checkpoint`), then point `root/latest.json` at it."""
+    folder = write_checkpoint(root / step_dir_name(step), files)
+    write_json(root / LATEST, {"step": step, "dir": folder.name})
+    return folder
 
 
 def saved_steps(root: Path) -> list[int]:
+    """Steps of the `step_<8 digits>` folders directly in `root` (symbolic links are not
+    checkpoints of this run and are left out)."""
     if not root.is_dir():
         return []
-    found = (STEP_DIR.match(p.name) for p in root.iterdir() if p.is_dir())
+    found = (STEP_DIR.match(p.name) for p in root.iterdir() if p.is_dir() and not p.is_symlink())
     return sorted(int(m.group(1)) for m in found if m)
 
 
+def _pointed_folder(root: Path, pointer: Path) -> Path:
+    """The folder `latest.json` names, refused unless it is a `step_<8 digits>` folder of
+    `root` itself: a run must never continue from another run's weights."""
+    data = read_json(pointer)
+    name = data.get("dir") if isinstance(data, dict) else None
+    if not isinstance(name, str) or not STEP_DIR.match(name):
+        raise CheckpointError(
+            f"{pointer} names {name!r}; it must name a step_<8 digits> folder of {root}. "
+            "Resuming from elsewhere is refused: fix or delete latest.json"
+        )
+    folder = root / name
+    if folder.is_symlink() or (folder.exists() and folder.resolve().parent != root.resolve()):
+        raise CheckpointError(
+            f"{folder} (named by {pointer}) is a link out of the run folder; resuming from "
+            "elsewhere is refused: replace it with the real folder or delete latest.json"
+        )
+    if not folder.is_dir():
+        raise CheckpointError(
+            f"{pointer} names {name}, which does not exist in {root}; delete latest.json to "
+            f"resume from the newest step folder ({saved_steps(root) or 'none'})"
+        )
+    return folder
+
+
 def latest_checkpoint(root: str | Path | None) -> Path | None:
-    """The folder `latest.json` names, or else the highest complete `step_*` folder."""
+    """The folder `latest.json` names (validated: see `_pointed_folder`), or, without a
+    pointer, the highest `step_*` folder; None when there is no checkpoint."""
     if root is None:
         return None
     root = Path(root)
     pointer = root / LATEST
     if pointer.exists():
-        try:
-            folder = root / read_json(pointer)["dir"]
-            if folder.is_dir():
-                return folder
-        except (ValueError, KeyError, TypeError):
-            pass  # a damaged pointer: fall back to scanning the folders
+        return _pointed_folder(root, pointer)
     steps = saved_steps(root)
     return root / step_dir_name(steps[-1]) if steps else None
 
@@ -149,16 +152,3 @@ def prune_checkpoints(root: Path, current: int, keep: int) -> None:
     stale = [s for s in saved_steps(root) if s > current]
     for step in older[: max(0, len(older) - (keep - 1))] + stale:
         shutil.rmtree(root / step_dir_name(step), ignore_errors=True)
-
-
-def read_checkpoint_dir(folder: Path) -> dict[str, Any]:
-    """Every file of a checkpoint folder: tensors for `.safetensors`, data for `.json`."""
-    if not folder.is_dir():
-        raise FileNotFoundError(f"No checkpoint folder {folder}")
-    out: dict[str, Any] = {}
-    for path in sorted(folder.iterdir()):
-        if path.suffix == ".safetensors":
-            out[path.name] = read_state(path)
-        elif path.suffix == ".json":
-            out[path.name] = read_json(path)
-    return out

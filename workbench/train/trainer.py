@@ -13,13 +13,10 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import random
-import signal
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +25,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from workbench.core.checkpoint import read_state
+from workbench.core.checkpoint import read_checkpoint
 from workbench.data.dataset import TokenDataset
 from workbench.train.callbacks import callback_key
-from workbench.train.checkpoint import load_weights, read_json, weights_and_sidecar
 from workbench.train.config import TrainConfig, TrainResult
+from workbench.train.guards import (
+    ResumeRefused,
+    defer_interrupt,
+    deterministic_algorithms,
+    model_config_differences,
+)
 from workbench.train.state import (
     capture_rng,
     flatten_optimizer,
@@ -44,22 +46,6 @@ from workbench.train.state import (
 )
 
 VAL_FRACTION = 0.05  # of a text given without val_data, held out for evaluation
-
-
-@contextlib.contextmanager
-def defer_interrupt() -> Iterator[None]:
-    """Hold Ctrl-C until the block is done, so an update is never left half-applied."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if received:
-            raise KeyboardInterrupt
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -153,13 +139,8 @@ class Trainer:
             disable=not self.progress,
         )  # fmt: skip
         try:
-            while self.step < self.cfg.steps:
-                loss = self.train_step()
-                self.seconds = seconds_before + time.perf_counter() - started
-                bar.update(1)
-                if self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps:
-                    bar.set_postfix(loss=f"{loss:.4f}", lr=f"{self.last_lr:.2e}")
-                self._after_step(loss)
+            with deterministic_algorithms(self.cfg.deterministic, self.device):
+                self._loop(bar, started, seconds_before)
         except KeyboardInterrupt:
             self.seconds = seconds_before + time.perf_counter() - started
             if self.root is not None:
@@ -173,6 +154,15 @@ class Trainer:
             checkpoint = self.save_checkpoint() if self._saved_step != self.step else None
             checkpoint = checkpoint or latest_checkpoint(self.root)
         return self.result(checkpoint)
+
+    def _loop(self, bar: tqdm, started: float, seconds_before: float) -> None:
+        while self.step < self.cfg.steps:
+            loss = self.train_step()
+            self.seconds = seconds_before + time.perf_counter() - started
+            bar.update(1)
+            if self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps:
+                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{self.last_lr:.2e}")
+            self._after_step(loss)
 
     def result(self, checkpoint: Path | None = None) -> TrainResult:
         return TrainResult(
@@ -270,7 +260,6 @@ class Trainer:
         """Write `checkpoint_dir/step_<step>/` atomically and prune old ones."""
         if self.root is None:
             raise ValueError("TrainConfig.checkpoint_dir is not set")
-        model_tensors, model_json = weights_and_sidecar(self.model, {"step": self.step})
         optim_tensors, optim_rest = flatten_optimizer(self.optimizer.state_dict())
         # Interrupted mid-step: the RNG has moved for a step that did not happen.
         rng_tensors, rng_plain = self._rng_at_step_start or capture_rng()
@@ -292,8 +281,7 @@ class Trainer:
             },
         }
         files: dict[str, Any] = {
-            "model.safetensors": model_tensors,
-            "model.json": model_json,
+            "model.safetensors": self.model.state_dict(),
             "optimizer.safetensors": optim_tensors,
             "rng.safetensors": rng_tensors,
             "trainer.json": state,
@@ -310,23 +298,25 @@ class Trainer:
         return folder
 
     def load_checkpoint(self, folder: str | Path) -> None:
-        """Restore everything `save_checkpoint` wrote; the config must match (see
-        `TrainConfig.trajectory_differences`)."""
-        folder = Path(folder)
-        state = read_json(folder / "trainer.json")
-        saved_cfg = TrainConfig.from_dict(state["config"])
-        differences = self.cfg.trajectory_differences(saved_cfg)
+        """Restore everything `save_checkpoint` wrote. The whole checkpoint is validated
+        first (see `workbench.core.checkpoint`); the training config must match (see
+        `TrainConfig.trajectory_differences`) and so must the model config; on any refusal
+        nothing has changed."""
+        checkpoint = read_checkpoint(folder)
+        state = checkpoint.json("trainer.json")
+        differences = self.cfg.trajectory_differences(TrainConfig.from_dict(state["config"]))
         if differences:
-            raise ValueError(
-                f"Checkpoint {folder} was made with another config ({'; '.join(differences)}); "
-                "pass resume=False or use another checkpoint_dir"
-            )
-        optim_tensors = read_state(folder / "optimizer.safetensors")
-        rng_tensors = read_state(folder / "rng.safetensors")
-        self.data.load_state_dict(state["data"])
-        load_weights(self.model, folder / "model.safetensors")
+            raise ResumeRefused(checkpoint.folder, "config", differences)
+        differences = model_config_differences(checkpoint.model_config, self.model)
+        if differences:
+            raise ResumeRefused(checkpoint.folder, "model", differences)
+        checkpoint.check_weights(self.model)
+        optim_tensors = checkpoint.tensors("optimizer.safetensors")
+        # load_state_dict checks the parameter groups before it changes anything
         self.optimizer.load_state_dict(unflatten_optimizer(optim_tensors, state["optimizer"]))
-        restore_rng(rng_tensors, state["rng"])
+        checkpoint.load_weights(self.model)
+        self.data.load_state_dict(state["data"])
+        restore_rng(checkpoint.tensors("rng.safetensors"), state["rng"])
         self.step, self.seconds = int(state["step"]), float(state["seconds"])
         self.losses = [float(x) for x in state["losses"]]
         self.eval_losses = [(int(s), float(x)) for s, x in state["eval_losses"]]
