@@ -23,6 +23,7 @@ __all__ = [
     "StatsSummary",
     "__version__",
     "collect_stats",
+    "display_static",
     "from_transformer_lens",
     "load_default",
     "load_hf_bert",
@@ -46,3 +47,11 @@ def panel(result_or_widget, title: str = "workbench", **kwargs):
     from workbench.widgets import panel as open_panel
 
     return open_panel(result_or_widget, title=title, **kwargs)
+
+
+def display_static(enabled: bool | None = True) -> None:
+    """Show results as static pictures (nbconvert, static viewers) instead of widgets; same as
+    `WORKBENCH_STATIC=1` (see `workbench.analysis.display`). `None` follows the variable."""
+    from workbench.analysis.display import display_static as set_static
+
+    set_static(enabled)

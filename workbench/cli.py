@@ -41,6 +41,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from workbench.export.analysis_report import write_analysis_report
+    from workbench.models import load_named
+
+    path = write_analysis_report(args.out, model=load_named(args.model))
+    print(f"wrote {path}")
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from workbench.models import train_on_corpus
 
@@ -56,11 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--all-hooks", action="store_true")
     info.set_defaults(func=cmd_info)
 
-    for name in ("demo", "report"):
-        demo = sub.add_parser(name, help="run every analysis on the default model -> HTML report")
-        demo.add_argument("--out", default="out", help="folder for report.html and figures")
-        demo.add_argument("--tokens", type=int, default=64, help="length of the sample text")
-        demo.set_defaults(func=cmd_demo)
+    demo = sub.add_parser("demo", help="tour of the default model + every analysis -> HTML")
+    demo.add_argument("--out", default="out", help="folder for report.html and figures")
+    demo.add_argument("--tokens", type=int, default=64, help="length of the sample text")
+    demo.set_defaults(func=cmd_demo)
+
+    report = sub.add_parser("report", help="run every registered analysis -> DIR/report.html")
+    report.add_argument("--out", default="out", help="folder for report.html, results, figures")
+    report.add_argument("--model", default="default", help="default | minilm | a checkpoint")
+    report.set_defaults(func=cmd_report)
 
     train = sub.add_parser("train", help="train a causal LM on the embedded corpus")
     train.add_argument("--out", required=True, help="checkpoint folder (resumes if present)")

@@ -1,5 +1,5 @@
-"""`workbench demo`: everything that exists so far, run on the embedded default model, as
-one self-contained HTML report."""
+"""`workbench demo`: a tour of the embedded default model (card, training, a sample,
+attention patterns) followed by every registered analysis, as one self-contained HTML report."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from tqdm.auto import tqdm
 
 from workbench.core.model import Model
 from workbench.data import load_corpus
-from workbench.export import Report, attention_figure, bar_figure, heatmap_figure, line_figure
+from workbench.export import Report, attention_figure, line_figure
+from workbench.export.analysis_report import add_analysis_sections
 from workbench.models import default_model_dir, load_default
 
 
@@ -21,9 +22,10 @@ def run_demo(out: str | Path = "out", max_tokens: int = 64) -> Path:
     text = _sample_text(max_tokens)
     tokens = tokenizer.to_tokens(text)[:, :max_tokens]
     report = Report("workbench demo: the embedded default model")
-    sections = (_model_card, _training, _generation, _attention, _statistics)
+    sections = (_model_card, _training, _generation, _attention)
     for section in tqdm(sections, desc="demo", unit="section"):
         section(report, model, tokenizer, tokens)
+    add_analysis_sections(report, model, out)  # the registered analyses, as `workbench report`
     return report.save(Path(out) / "report.html")
 
 
@@ -67,26 +69,3 @@ def _attention(report: Report, model: Model, tokenizer, tokens) -> None:
     for layer in range(model.cfg.n_layers):
         pattern = cache["pattern", layer][0, 0]
         report.add_figure(attention_figure(str_tokens, pattern, title=f"layer {layer}, head 0"))
-
-
-def _statistics(report: Report, model: Model, tokenizer, tokens) -> None:
-    stats = model.run_with_stats(tokens, ["attn.entropy", "mlp.nonzero_frac"])
-    entropy = stats["attn.entropy"].mean((1, 3))  # [layer, head]
-    report.add_markdown(
-        "## Statistics without T x T tensors\n"
-        "Mean attention entropy (nats) per layer and head, and the fraction of MLP neurons "
-        "active per token, from `run_with_stats` (instrumented kernels)."
-    )
-    report.add_figure(
-        heatmap_figure(entropy, value_label="entropy (nats)", title="Attention entropy")
-    )
-    sparsity = stats.layer_means("mlp.nonzero_frac")
-    report.add_figure(
-        bar_figure(
-            sparsity,
-            axis="layer",
-            value_label="nonzero fraction",
-            title="MLP activation density (ReLU)",
-        )
-    )
-    report.add_html(f"<pre>{json.dumps(stats.nonfinite())}</pre>")

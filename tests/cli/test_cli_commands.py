@@ -24,7 +24,7 @@ def test_info_lists_variants_stats_and_hooks(capsys) -> None:
 def test_demo_writes_a_self_contained_report(tmp_path) -> None:
     assert main(["demo", "--out", str(tmp_path), "--tokens", "32"]) == 0
     html = (tmp_path / "report.html").read_text()
-    assert "Attention entropy" in html and "Training loss" in html
+    assert "Statistics overview" in html and "Training loss" in html  # registered analyses too
     assert "<script src=" not in html  # plotly.js is inlined: works offline
 
 

@@ -19,6 +19,7 @@ from workbench.export import (
     apply_style,
     chromium_path,
     export_figure,
+    export_figures,
     plotly_text,
 )
 from workbench.export._embed import embed_pdf_info, embed_svg_metadata
@@ -91,6 +92,33 @@ def test_png_signature_size_and_aspect(exported):
     width, height = struct.unpack(">II", data[16:24])  # IHDR
     assert width == pytest.approx(3.35 * 200, abs=2)  # single column at 200 dpi
     assert height / width == pytest.approx(0.75, rel=0.01)
+
+
+@needs_chromium
+def test_a_batch_keeps_each_figure_with_its_path_and_metadata(tmp_path):
+    labels = ["alpha", "beta", "gamma", "delta"]
+    jobs = [
+        (loss_figure().update_layout(xaxis_title=label), tmp_path / f"{label}.svg", {"i": i})
+        for i, label in enumerate(labels)
+    ]
+    jobs.append((loss_figure(), tmp_path / "loss.pdf", None))
+    written = export_figures(jobs, width="double")
+    assert written == [path for _, path, _ in jobs]
+    for i, label in enumerate(labels):
+        root = ET.parse(tmp_path / f"{label}.svg").getroot()
+        texts = {el.text for el in root.iter(f"{SVG_NS}text")}
+        assert label in texts and not (set(labels) - {label}) & texts
+        assert json.loads(root.find(f"{SVG_NS}metadata").text)["i"] == i
+        side = json.loads((tmp_path / f"{label}.svg.json").read_text())
+        assert side == {"style": "paper", "width": "double", "format": "svg", "i": i}
+    assert (tmp_path / "loss.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_a_batch_with_a_bad_suffix_writes_nothing(tmp_path):
+    jobs = [(loss_figure(), tmp_path / "a.svg"), (loss_figure(), tmp_path / "b.jpeg")]
+    with pytest.raises(ValueError, match="figure format"):
+        export_figures(jobs)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_browser_error_says_how_to_install(tmp_path, monkeypatch):

@@ -9,8 +9,8 @@ import plotly
 import plotly.graph_objects as go
 import pytest
 
-from workbench.export import Report, plotly_text
-from workbench.export._markdown import markdown_to_html
+from workbench.cli import main
+from workbench.export import Report, markdown_to_html, plotly_text
 
 HOSTILE = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
 
@@ -80,17 +80,54 @@ def test_table_formats_numbers_and_checks_width():
         Report("t").add_table([[1, 2]], header=["a", "b", "c"])
 
 
-def test_markdown_subset():
+def test_markdown_is_commonmark_with_tables():
     html = markdown_to_html(
         "## Result\nSome *italic* and **bold** with `x < y`.\n\n- one\n- two [ref](#sec)\n\n"
-        "```\nif a < b:\n    pass\n```\n[bad](javascript:alert(1))"
+        "```\nif a < b:\n    pass\n```\n\n| head | H |\n|---|---|\n| L0H1 | 0.12 |\n"
     )
     assert "<h2>Result</h2>" in html
     assert "<em>italic</em>" in html and "<strong>bold</strong>" in html
     assert "<code>x &lt; y</code>" in html
-    assert '<ul><li>one</li><li>two <a href="#sec">ref</a></li></ul>' in html
-    assert "<pre><code>if a &lt; b:\n    pass</code></pre>" in html
-    assert "javascript:" in html and 'href="javascript' not in html
+    assert '<li>two <a href="#sec">ref</a></li>' in html
+    assert "<pre><code>if a &lt; b:\n    pass\n</code></pre>" in html
+    assert "<th>head</th>" in html and "<td>L0H1</td>" in html
+
+
+def test_markdown_escapes_raw_html_and_drops_script_links():
+    html = markdown_to_html(
+        f"{HOSTILE}\n\n<div onclick=x>block</div>\n\n[bad](javascript:alert(1))"
+    )
+    assert tags_of(html) == [("p", {}), ("p", {}), ("p", {})]  # nothing but paragraphs
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in html
+    assert "&lt;div onclick=x&gt;" in html
+    assert "javascript:" in html and "href" not in html
+
+
+@pytest.fixture(scope="module")
+def analysis_report(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report")
+    assert main(["report", "--out", str(out)]) == 0
+    return out
+
+
+def test_report_command_writes_the_registered_sections(analysis_report):
+    html = (analysis_report / "report.html").read_text()
+    assert "<h2>Statistics overview</h2>" in html
+    assert html.count("Plotly.newPlot") == 1  # the overview figure
+    assert "<th>MLP nonzero fraction</th>" in html
+    assert "Training loss" not in html  # the demo's tour is not part of the report
+
+
+def test_report_command_leaves_results_and_figures(analysis_report):
+    from workbench.analysis import Result, StatsOverviewResult
+
+    loaded = Result.from_json(analysis_report / "results" / "stats_overview.json")
+    assert isinstance(loaded, StatsOverviewResult)
+    assert loaded.metadata.model_name == "workbench-default" and loaded.metadata.n_tokens
+    if Path("/usr/bin/chromium").exists():
+        pdf = analysis_report / "figures" / "stats_overview.pdf"
+        assert pdf.read_bytes().startswith(b"%PDF-")
+        assert "stats_overview.svg" in (analysis_report / "report.html").read_text()
 
 
 @pytest.mark.browser

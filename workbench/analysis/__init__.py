@@ -1,5 +1,42 @@
-"""Analyses: `compute(model, data, **opts) -> Result` (see result.py for the Result base)."""
+"""Analyses: `compute(model, data, **options) -> Result`, pure data with a JSON round trip.
 
-from workbench.analysis.result import Result, ResultMetadata
+Views and figures of results live in `workbench.widgets` and `workbench.export` (registered
+per result type); this package never imports plotly or ipywidgets.
 
-__all__ = ["Result", "ResultMetadata"]
+Example:
+    >>> from workbench.analysis import overview
+    >>> result = overview.compute(model)
+    >>> result.to_json("overview.json"); Result.from_json("overview.json")
+"""
+
+# Built-in analyses register themselves on import.
+from workbench.analysis import overview  # (registers itself)
+from workbench.analysis.display import display_static
+from workbench.analysis.fingerprint import fingerprint_tokens
+from workbench.analysis.metadata import ResultMetadata
+from workbench.analysis.overview import StatsOverviewResult
+from workbench.analysis.registry import (
+    RegisteredAnalysis,
+    get_analysis,
+    register_analysis,
+    registered_analyses,
+)
+from workbench.analysis.result import Result, result_type
+from workbench.analysis.runner import corpus_tokens, prepare_tokens, run_batches
+
+__all__ = [
+    "RegisteredAnalysis",
+    "Result",
+    "ResultMetadata",
+    "StatsOverviewResult",
+    "corpus_tokens",
+    "display_static",
+    "fingerprint_tokens",
+    "get_analysis",
+    "overview",
+    "prepare_tokens",
+    "register_analysis",
+    "registered_analyses",
+    "result_type",
+    "run_batches",
+]

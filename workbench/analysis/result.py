@@ -1,112 +1,157 @@
-"""`Result`: the common base of every analysis result.
+"""`Result`: the pure-data base of every analysis result, and its `ResultMetadata`.
 
-An analysis returns a frozen dataclass of CPU tensors plus a `ResultMetadata` record. Mixing
-in `Result` gives it notebook display (the interactive widget, with a static fallback for
-viewers without a live kernel), figure export for papers and a JSON dump. Subclasses write two
-methods: `widget()` (an ipywidget) and `figure()` (a plotly Figure). Widget and export modules
-are imported lazily so that `analysis` never depends on them at import time.
+A result is a frozen dataclass (`eq=False, kw_only=True`) of CPU tensors plus metadata. It
+knows nothing about plotting: its interactive view is registered in `workbench.widgets`
+(`@view.register(MyResult)`) and its paper figure in `workbench.export`
+(`@figure.register(MyResult)`). `widget()`, `figure()`, `export()` and notebook display look
+those up when called, so `workbench.analysis` never imports plotly or ipywidgets.
+
+`eq=False` makes `==` identity: tensors have no single truth value, so a generated `__eq__`
+would raise. Compare fields with `torch.equal` instead. A subclass that defines its own
+`__post_init__` must call `super().__post_init__()`.
 
 Example:
-    >>> @dataclasses.dataclass(frozen=True)
+    >>> @dataclasses.dataclass(frozen=True, eq=False, kw_only=True)
     ... class EntropyResult(Result):
     ...     entropy: Float[Tensor, "layer head"]
-    ...     metadata: ResultMetadata
-    ...     def widget(self):
-    ...         from workbench.widgets import Heatmap
-    ...         return Heatmap(self.entropy, title="entropy")
-    ...     def figure(self):
-    ...         return go.Figure(go.Heatmap(z=self.entropy.numpy()))
-    >>> result.export("entropy.pdf", width="double")   # + entropy.pdf.json metadata
+    >>> result = EntropyResult(entropy=h, metadata=ResultMetadata.from_model(model, tokens=t))
     >>> result.to_json("entropy.json")
+    >>> Result.from_json("entropy.json")     # an EntropyResult again
+    >>> result.export("entropy.pdf", width="double")   # + entropy.pdf.json metadata
 """
 
 from __future__ import annotations
 
-import abc
 import base64
 import dataclasses
 import json
-import math
 import warnings
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
+from workbench.analysis._json import decode, encode
+from workbench.analysis.metadata import ResultMetadata, workbench_version
 
-def _workbench_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("workbench")
-    except Exception:  # not installed (running from a checkout): fall back to the source
-        import workbench
-
-        return getattr(workbench, "__version__", "unknown")
+FORMAT_VERSION = 1
+_RESULT_TYPES: dict[str, type[Result]] = {}
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class ResultMetadata:
-    """Where a result came from: enough to reproduce it and to label a figure.
+def result_type(name: str) -> type[Result]:
+    """The registered `Result` subclass called `name` (filled by class definition)."""
+    from workbench.core.registry import suggest
 
-    Example:
-        >>> meta = ResultMetadata.from_model(model, data_description="assets/corpus.txt", seed=0)
-        >>> meta.config_hash
-        '3f2a9c0d1e4b'
-    """
-
-    model_name: str
-    config_hash: str
-    data_description: str
-    seed: int | None = None
-    workbench_version: str = dataclasses.field(default_factory=_workbench_version)
-
-    @classmethod
-    def from_model(
-        cls, model: Any, data_description: str, seed: int | None = None
-    ) -> ResultMetadata:
-        """Read name and config hash from a workbench `Model` (or anything with a `cfg`)."""
-        cfg = getattr(model, "cfg", None)
-        name = getattr(cfg, "name", None) or type(model).__name__
-        config_hash = cfg.config_hash() if hasattr(cfg, "config_hash") else "unknown"
-        return cls(
-            model_name=str(name),
-            config_hash=config_hash,
-            data_description=data_description,
-            seed=seed,
+    if name not in _RESULT_TYPES:
+        raise KeyError(
+            f"Unknown result type {name!r}: import the module that defines it first. "
+            f"{suggest(name, sorted(_RESULT_TYPES))}"
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    return _RESULT_TYPES[name]
 
 
-class Result(abc.ABC):
-    """Mixin for frozen dataclasses of CPU tensors with a `metadata: ResultMetadata` field."""
+def _tensor_fields(value: Any, where: str):
+    """(path, tensor) for every tensor inside `value`, nested containers included."""
+    if isinstance(value, Tensor):
+        yield where, value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from _tensor_fields(getattr(value, f.name), f"{where}.{f.name}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _tensor_fields(item, f"{where}[{key!r}]")
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _tensor_fields(item, f"{where}[{i}]")
+
+
+@dataclasses.dataclass(frozen=True, eq=False, kw_only=True)
+class Result:
+    """Base of analysis results: CPU tensors + `metadata`, JSON round trip, lazy rendering."""
 
     metadata: ResultMetadata
 
-    @abc.abstractmethod
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        known = _RESULT_TYPES.get(cls.__name__)
+        same = known is not None and (known.__module__, known.__qualname__) == (
+            cls.__module__,
+            cls.__qualname__,
+        )
+        if known is not None and not same:
+            raise TypeError(
+                f"Result type name {cls.__name__!r} is taken by {known.__module__}."
+                f"{known.__qualname__}; JSON files find their class by name, so pick another"
+            )
+        _RESULT_TYPES[cls.__name__] = cls  # a re-defined class (module reload) replaces itself
+
+    def __post_init__(self) -> None:
+        cls = type(self)
+        params = cls.__dataclass_params__  # type: ignore[attr-defined]
+        if not (params.frozen and not params.eq):
+            raise TypeError(
+                f"{cls.__name__} must be declared with "
+                "@dataclasses.dataclass(frozen=True, eq=False, kw_only=True)"
+            )
+        if not isinstance(self.metadata, ResultMetadata):
+            raise TypeError(
+                f"{cls.__name__}.metadata must be a ResultMetadata, got "
+                f"{type(self.metadata).__name__} (use ResultMetadata.from_model(...))"
+            )
+        for f in dataclasses.fields(self):
+            for where, tensor in _tensor_fields(getattr(self, f.name), f"{cls.__name__}.{f.name}"):
+                if tensor.device.type != "cpu":
+                    raise ValueError(
+                        f"{where} is on {tensor.device}; results hold CPU tensors "
+                        "(call .cpu() in compute)"
+                    )
+                if tensor.requires_grad:
+                    raise ValueError(
+                        f"{where} requires grad; results hold detached tensors "
+                        "(compute under torch.no_grad() or call .detach())"
+                    )
+
+    # ---- rendering: looked up in the widgets/export registries --------------------------
     def widget(self) -> Any:
-        """The interactive view (an ipywidget, usually from `workbench.widgets`)."""
+        """The interactive view registered for this type in `workbench.widgets`."""
+        from workbench.widgets.registry import view
 
-    @abc.abstractmethod
+        return view(self)
+
     def figure(self) -> Any:
-        """A static plotly `go.Figure` of the result, used for export and static display."""
+        """The plotly figure registered for this type in `workbench.export`."""
+        from workbench.export.registry import figure
 
-    # ---- notebook display -------------------------------------------------------------
+        return figure(self)
+
+    def export(self, path: str | Path, style: str = "paper", width: str = "single") -> Path:
+        """Write the figure as PDF/SVG/PNG (by suffix) plus `<path>.json` metadata."""
+        from workbench.export.figures import export_figure
+
+        return export_figure(
+            self.figure(), path, style=style, width=width, metadata=self.metadata.to_dict()
+        )
+
+    # ---- notebook display ------------------------------------------------------------------
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        """Widget view for live kernels; PNG (or plotly HTML) and text for static viewers."""
+        """Live kernel: the widget and a text summary. Static mode (`display_static`): a PNG,
+        or the plotly HTML when no Chromium is installed, and the text summary."""
+        from workbench.analysis.display import static_display_enabled
+
+        static = static_display_enabled()
         bundle: dict[str, Any] = {}
         try:
-            widget_bundle = self.widget()._repr_mimebundle_() or {}
-            # anywidget returns (data, metadata); plain ipywidgets return data only.
-            bundle.update(widget_bundle[0] if isinstance(widget_bundle, tuple) else widget_bundle)
-        except Exception as err:  # a broken widget must not hide the result
-            warnings.warn(f"{type(self).__name__}.widget() failed: {err}", stacklevel=2)
-        bundle.update(self._static_bundle())
+            bundle.update(self._static_bundle() if static else self._widget_bundle())
+        except Exception as err:  # a broken view must not hide the result: text still shows
+            kind = "figure" if static else "widget"
+            warnings.warn(f"{type(self).__name__}: {kind} display failed: {err}", stacklevel=2)
         bundle["text/plain"] = self.summary()
         return bundle
+
+    def _widget_bundle(self) -> dict[str, Any]:
+        data = self.widget()._repr_mimebundle_() or {}
+        # anywidget returns (data, metadata); plain ipywidgets return data only.
+        return dict(data[0] if isinstance(data, tuple) else data)
 
     def _static_bundle(self) -> dict[str, str]:
         from workbench.export.figures import chromium_path, figure_png_bytes
@@ -116,39 +161,37 @@ class Result(abc.ABC):
             try:
                 png = figure_png_bytes(fig, style="screen")
                 return {"image/png": base64.b64encode(png).decode("ascii")}
-            except Exception as err:  # fall through to HTML, but say why
-                warnings.warn(f"PNG fallback failed ({err}); using HTML", stacklevel=3)
+            except Exception as err:  # fall back to HTML, but say why
+                warnings.warn(f"PNG rendering failed ({err}); showing HTML", stacklevel=3)
         return {"text/html": fig.to_html(full_html=False, include_plotlyjs=True)}
 
     def summary(self) -> str:
         """One line: tensor shapes instead of values (the dataclass repr prints whole tensors)."""
         parts = []
-        for field in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, field.name)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
             if isinstance(value, Tensor):
-                parts.append(f"{field.name}=Tensor{list(value.shape)}")
+                parts.append(f"{f.name}=Tensor{list(value.shape)}")
             elif isinstance(value, ResultMetadata):
                 parts.append(f"model={value.model_name!r}")
             else:
                 text = repr(value)
-                parts.append(f"{field.name}={text if len(text) < 60 else text[:57] + '...'}")
+                parts.append(f"{f.name}={text if len(text) < 60 else text[:57] + '...'}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
-    # ---- export ---------------------------------------------------------------------------
-    def export(self, path: str | Path, style: str = "paper", width: str = "single") -> Path:
-        """Write the figure as PDF/SVG/PNG (by suffix) plus `<path>.json` metadata."""
-        from workbench.export.figures import export_figure
-
-        return export_figure(
-            self.figure(), path, style=style, width=width, metadata=self.metadata.to_dict()
-        )
-
+    # ---- JSON -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: tensors become `{"dtype", "shape", "data"}`, NaN/inf become null."""
-        out: dict[str, Any] = {"result_type": type(self).__name__}
-        for field in dataclasses.fields(self):  # type: ignore[arg-type]
-            out[field.name] = _jsonable(getattr(self, field.name))
-        return out
+        """Strict-JSON-ready dict (see `workbench.analysis._json` for the encoding)."""
+        fields = {
+            f.name: encode(getattr(self, f.name), f"{type(self).__name__}.{f.name}")
+            for f in dataclasses.fields(self)
+        }
+        return {
+            "result_type": type(self).__name__,
+            "format_version": FORMAT_VERSION,
+            "written_by": workbench_version(),
+            "fields": fields,
+        }
 
     def to_json(self, path: str | Path) -> Path:
         path = Path(path)
@@ -156,29 +199,26 @@ class Result(abc.ABC):
         path.write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False))
         return path
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Result:
+        if data.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"result JSON format {data.get('format_version')!r} is not {FORMAT_VERSION}"
+            )
+        target = result_type(data["result_type"])
+        if not issubclass(target, cls):
+            raise TypeError(f"the file holds a {target.__name__}, not a {cls.__name__}")
+        name = target.__name__
+        fields = {k: decode(v, f"{name}.{k}") for k, v in data["fields"].items()}
+        expected = {f.name for f in dataclasses.fields(target)}
+        if set(fields) != expected:
+            raise ValueError(
+                f"the file's {name} has fields {sorted(fields)}, the class has "
+                f"{sorted(expected)}: written by another version of its analysis?"
+            )
+        return target(**fields)
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Tensor):
-        data = value.detach().cpu()
-        listed = data.tolist() if data.dtype != torch.bfloat16 else data.float().tolist()
-        dtype = str(data.dtype).removeprefix("torch.")
-        return {"dtype": dtype, "shape": list(data.shape), "data": _finite_or_none(listed)}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    return repr(value)
-
-
-def _finite_or_none(listed: Any) -> Any:
-    if isinstance(listed, list):
-        return [_finite_or_none(v) for v in listed]
-    if isinstance(listed, float) and not math.isfinite(listed):
-        return None
-    return listed
+    @classmethod
+    def from_json(cls, path: str | Path) -> Result:
+        """Read a result written by `to_json`; returns the subclass named in the file."""
+        return cls.from_dict(json.loads(Path(path).read_text()))

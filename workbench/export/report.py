@@ -24,8 +24,17 @@ from typing import Any
 
 import plotly.graph_objects as go
 import plotly.offline
+from markdown_it import MarkdownIt
 
-from workbench.export._markdown import markdown_to_html
+# CommonMark with tables; raw HTML is off, so `<script>` in prose comes out as text, and
+# markdown-it's link validation drops `javascript:`/`vbscript:`/`data:` links.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def markdown_to_html(text: str) -> str:
+    """CommonMark (+ tables) to HTML with every raw HTML tag escaped."""
+    return _MARKDOWN.render(text)
+
 
 _CSS = """
 body { font-family: Georgia, 'Liberation Serif', serif; max-width: 60rem; margin: 2rem auto;
@@ -61,7 +70,7 @@ class Report:
         self._sections: list[str] = []
 
     def add_markdown(self, text: str) -> Report:
-        """Prose in a small Markdown subset (headings, lists, emphasis, code, links)."""
+        """Prose in CommonMark (+ tables); raw HTML in `text` is escaped, never interpreted."""
         self._sections.append(markdown_to_html(text))
         return self
 

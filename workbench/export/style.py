@@ -103,7 +103,11 @@ def apply_style(
     out = go.Figure(fig)
     font_px = spec.font_pt * PX_PER_POINT
     left, right, top, bottom = spec.margin_px
-    has_title = bool(out.layout.title.text)
+    # Subplot titles are paper annotations above the plot area: they need the top margin too.
+    has_title = bool(out.layout.title.text) or any(
+        note.yref == "paper" and note.y is not None and note.y >= 1
+        for note in out.layout.annotations
+    )
     out.update_layout(
         template=_template(spec),
         width=width_px,

@@ -4,8 +4,11 @@ Example:
     >>> from workbench.widgets import attention_dashboard, panel
     >>> dash = attention_dashboard(tokens, patterns)     # [layer, head, dest, src]
     >>> panel(dash, title="Attention")
+    >>> view(result)          # the view registered for a Result type (see registry.py)
 """
 
+# View modules register themselves with `view` on import.
+from workbench.widgets import overview  # noqa: F401  (registers its view)
 from workbench.widgets._arrays import decode_array, encode_array
 from workbench.widgets._base import WorkbenchWidget
 from workbench.widgets.attention import (
@@ -18,6 +21,7 @@ from workbench.widgets.charts import BarChart, LineChart
 from workbench.widgets.code import CodeView, code_to_html, highlight_python
 from workbench.widgets.heatmap import Heatmap
 from workbench.widgets.linking import SelectionLink, link_selection
+from workbench.widgets.registry import view
 from workbench.widgets.side_panel import close_panel, panel, render
 from workbench.widgets.tokens import TokenStrip
 
@@ -41,4 +45,5 @@ __all__ = [
     "mean_attention_entropy",
     "panel",
     "render",
+    "view",
 ]
