@@ -10,7 +10,7 @@ Example:
 """
 
 # Built-in analyses register themselves on import.
-from workbench.analysis import overview  # (registers itself)
+from workbench.analysis import entropy, overview  # (register themselves)
 from workbench.analysis.display import display_static
 from workbench.analysis.fingerprint import fingerprint_tokens
 from workbench.analysis.metadata import ResultMetadata
