@@ -10,7 +10,8 @@ from `collect_stats` (instrumented kernels, padding excluded, never a `[query, k
 For a single text the per-position entropy `[layer, head, pos]` is kept as well.
 
 Every attention kind that offers `attn.entropy` works (softmax, sigmoid: entropy of its
-row-normalised weights, clipped, gated); statistics a kind does not offer are NaN and absent
+row-normalised weights, clipped: entropy of its unclipped softmax, as the kernels report it,
+gated); statistics a kind does not offer are NaN and absent
 from `stats_available`.
 
 Example:
