@@ -108,8 +108,11 @@ def test_minilm_matches_hugging_face_eager_attention() -> None:
     transformers = pytest.importorskip("transformers")
     from workbench.adapters import minilm_path
 
-    sentences = ["The quick brown fox jumps over the lazy dog.",
-                 "Attention entropy measures how spread out a head's attention is.", "Short."]  # fmt: skip
+    sentences = [
+        "The quick brown fox jumps over the lazy dog.",
+        "Attention entropy measures how spread out a head's attention is.",
+        "Short.",
+    ]
     path = minilm_path()
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     hf = transformers.BertModel.from_pretrained(path, attn_implementation="eager").eval()

@@ -31,6 +31,7 @@ __all__ = [
     "StatsOverviewResult",
     "corpus_tokens",
     "display_static",
+    "entropy",
     "fingerprint_tokens",
     "get_analysis",
     "overview",
