@@ -1,4 +1,5 @@
-"""The `workbench` command: `info`, `demo`, `report`, `train`, `programs ...`."""
+"""The `workbench` command: `info`, `demo`, `report`, `train`, `entropy-collapse`,
+`programs ...`."""
 
 from __future__ import annotations
 
@@ -55,6 +56,25 @@ def cmd_train(args: argparse.Namespace) -> None:
     train_on_corpus(args)
 
 
+def cmd_entropy_collapse(args: argparse.Namespace) -> None:
+    """Zhai et al.'s experiment at small scale: with and without sigmaReparam, same seeds."""
+    import json
+
+    import torch
+
+    from workbench.analysis.entropy_collapse import ExperimentSettings, run_experiment
+
+    torch.set_num_threads(args.threads)
+    settings = ExperimentSettings(
+        steps=args.steps, lr=args.lr, warmup_steps=args.warmup_steps, every=args.every,
+        threshold=args.threshold, model=json.loads(args.model_overrides),
+    )  # fmt: skip
+    outcomes = run_experiment(args.out, seeds=args.seeds, settings=settings)
+    from workbench.analysis.entropy_collapse import outcomes_table
+
+    print(outcomes_table(outcomes))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,6 +106,26 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         train.add_argument(flag, type=kind, default=default)
     train.set_defaults(func=cmd_train)
+
+    collapse = sub.add_parser(
+        "entropy-collapse",
+        help="train a tiny model at a high lr with/without sigmaReparam, track attention entropy",
+    )
+    collapse.add_argument("--out", required=True, help="folder; finished runs are skipped")
+    collapse.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    for flag, kind, default in (
+        ("--steps", int, 300),
+        ("--lr", float, 3e-2),
+        ("--warmup-steps", int, 0),
+        ("--every", int, 10),
+        ("--threshold", float, 0.1),
+        ("--threads", int, 1),
+    ):
+        collapse.add_argument(flag, type=kind, default=default)
+    example = '{"norm_placement": "post"}'
+    collapse.add_argument("--model-overrides", default="{}",
+                          help=f"JSON ModelConfig fields, e.g. '{example}'")  # fmt: skip
+    collapse.set_defaults(func=cmd_entropy_collapse)
 
     try:
         from workbench.programs.cli import add_subcommands

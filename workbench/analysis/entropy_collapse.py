@@ -95,6 +95,7 @@ def summarize(record, seed, reparam, settings, final, seconds, diverged_at) -> d
         "min_entropy_step": int(record.steps[int(record.entropy.flatten(1).min(1).values
                                                  .argmin())]),
         "collapse": None if collapse is None else dataclasses.asdict(collapse),
+        "min_layer_mean_entropy": float(record.entropy.mean(-1).min()),
         "max_sigma": float(record.sigma.max()), "settings": dataclasses.asdict(settings),
     }  # fmt: skip
 
@@ -118,14 +119,16 @@ def run_experiment(
 def outcomes_table(outcomes: list[dict]) -> str:
     """Markdown table: per run the final loss, collapse step/head, minimum entropy."""
     lines = ["| reparam | seed | final loss | collapse (step, layer.head) | loss spike | "
-             "min entropy (step) | max sigma |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+             "min head entropy (step) | min layer mean | max sigma |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for o in outcomes:
         c = o["collapse"]
         where = "none" if c is None else f"step {c['step']}, {c['layer']}.{c['head']}"
         spike = "-" if c is None else ("yes" if c["loss_spike"] else "no")
         final = "diverged" if o["diverged_at"] else f"{o['final_loss']:.3f}"
         lines.append(f"| {o['reparam']} | {o['seed']} | {final} | {where} | {spike} | "
-                     f"{o['min_entropy']:.3f} ({o['min_entropy_step']}) | "
+                     f"{o['min_entropy']:.2g} ({o['min_entropy_step']}) | "
+                     f"{o['min_layer_mean_entropy']:.3f} | "
                      f"{o['max_sigma']:.1f} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
