@@ -120,14 +120,18 @@ def test_minilm_matches_hugging_face_eager_attention() -> None:
     with torch.no_grad():
         attentions = hf(**batch, output_attentions=True).attentions
     real = batch["attention_mask"].bool()
-    expected = []
+    expected, normalized = [], []
+    log_len = real.sum(1).double().log()[:, None, None]  # bidirectional: every real key
     for pattern in attentions:  # [batch, head, q, k], padded keys have weight 0
         p = pattern.double()
         h = -(p * p.clamp_min(1e-300).log()).sum(-1)  # [batch, head, q]
         expected.append((h * real[:, None]).sum((0, 2)) / real.sum())
+        normalized.append((h / log_len * real[:, None]).sum((0, 2)) / real.sum())
     model = workbench.load_minilm()
     result = compute(model, sentences, progress=False)
     torch.testing.assert_close(result.entropy.double(), torch.stack(expected), atol=1e-4, rtol=0)
+    torch.testing.assert_close(result.normalized_entropy.double(), torch.stack(normalized),
+                               atol=1e-4, rtol=0)  # fmt: skip
     assert result.n_queries == int(real.sum())
 
 

@@ -60,9 +60,10 @@ def test_logit_norms_are_within_sigma_times_sigma_x(init_range) -> None:
         assert float(norms.max()) > 1e-3 * float(limit.max())
 
 
+@pytest.mark.parametrize("kind", ["softmax", "gated"])
 @pytest.mark.parametrize("init_range", [0.002, 0.02, 0.3])
-def test_measured_entropy_is_above_the_bound_on_random_models(init_range) -> None:
-    model = tiny(init_range=init_range)
+def test_measured_entropy_is_above_the_bound_on_random_models(init_range, kind) -> None:
+    model = tiny(init_range=init_range, attention=kind)  # gated: softmax weights, gate after
     tokens = torch.randint(3, 259, (1, 40), generator=torch.Generator().manual_seed(1))
     result = compute_bound(model, tokens)
     assert result.applies
