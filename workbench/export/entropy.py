@@ -115,5 +115,6 @@ def collapse_comparison_figure(records: dict[str, EntropyTrainingResult]) -> go.
         fig.add_trace(go.Scatter(x=record.steps.numpy(), y=lowest.numpy(), mode="lines",
                                  name=name), row=1, col=col)  # fmt: skip
         fig.update_xaxes(title_text="step", row=1, col=col)
-    fig.update_yaxes(title_text="lowest head entropy (nats)", type="log", row=1, col=1)
+    fig.update_yaxes(type="log")  # both panels: collapse spans decades
+    fig.update_yaxes(title_text="lowest head entropy (nats)", row=1, col=1)
     return fig
