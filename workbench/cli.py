@@ -1,4 +1,5 @@
-"""The `workbench` command: `info`, `demo`, `report`, `train`, `programs ...`."""
+"""The `workbench` command: `info`, `demo`, `report`, `train`, `entropy-collapse`,
+`programs ...`."""
 
 from __future__ import annotations
 
@@ -136,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     from workbench.dist.cli import add_subcommands as add_collect
 
     add_collect(sub)
+    from workbench.analysis.entropy_cli import add_subcommands as add_entropy
+
+    add_entropy(sub)
     try:
         from workbench.programs.cli import add_subcommands
     except ImportError:  # the Transformer Programs package is optional at import time

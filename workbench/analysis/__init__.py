@@ -10,7 +10,7 @@ Example:
 """
 
 # Built-in analyses register themselves on import.
-from workbench.analysis import overview  # (registers itself)
+from workbench.analysis import entropy, overview  # (register themselves)
 from workbench.analysis.display import display_static
 from workbench.analysis.fingerprint import fingerprint_tokens
 from workbench.analysis.metadata import ResultMetadata
@@ -31,6 +31,7 @@ __all__ = [
     "StatsOverviewResult",
     "corpus_tokens",
     "display_static",
+    "entropy",
     "fingerprint_tokens",
     "get_analysis",
     "overview",
