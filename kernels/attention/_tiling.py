@@ -103,12 +103,18 @@ class OnlineSoftmax:
         self.s2 = torch.zeros(shape, dtype=dtype, device=device)
 
     def update(
-        self, s: Tensor, want_entropy: bool, want_s2: bool, v: Tensor | None = None
+        self,
+        s: Tensor,
+        want_entropy: bool,
+        want_s2: bool,
+        v: Tensor | None = None,
+        masked: bool = True,
     ) -> tuple[Tensor, Tensor]:
         """Fold in one tile of scores; returns (P @ v, or P itself without v; alpha).
 
         Consumes `s`: it is overwritten in place (each [q, k] temporary costs as much as the
-        matmul at long context, so the tile is reused rather than copied).
+        matmul at long context, so the tile is reused rather than copied). `masked=False`
+        promises the tile holds no -inf (an interior tile), which saves a pass over it.
         """
         m_new = torch.maximum(self.m, s.amax(-1))
         # Rows with nothing visible yet keep m = -inf; shift them by 0 to avoid inf - inf.
@@ -116,7 +122,9 @@ class OnlineSoftmax:
         alpha = torch.exp(self.m - safe)
         # Masked keys (-inf) become a finite floor whose exponential is exactly 0, so the
         # entropy term p * (s - m) is 0 there instead of 0 * -inf.
-        shifted = s.sub_(safe[..., None]).clamp_(min=_FLOOR)
+        shifted = s.sub_(safe[..., None])
+        if masked:
+            shifted = shifted.clamp_(min=_FLOOR)
         p = torch.exp(shifted)
         out = p @ v if v is not None else p
         l_tile = p.sum(-1)

@@ -39,10 +39,22 @@ def mlp_activation_chunked(
             block = keep_top_k(block, top_k)
         post[r0 : r0 + chunk] = block
         if stats:
-            on = fired(block, threshold)
-            frac[r0 : r0 + chunk] = on.sum(-1, dtype=torch.int64) / rows.shape[-1]
-            if real is not None:
-                on &= real[r0 : r0 + chunk, None]
-            counts += on.sum(0, dtype=torch.int64)
+            real_rows = None if real is None else real[r0 : r0 + chunk]
+            per_row, per_neuron = fire_counts(block, threshold, real_rows)
+            frac[r0 : r0 + chunk] = per_row / rows.shape[-1]
+            counts += per_neuron
     values = {"nonzero_frac": frac.reshape(pre.shape[:-1]), "fire_count": counts}
     return post.reshape(pre.shape), {name: values[name] for name in stats}
+
+
+def fire_counts(
+    block: Float[Tensor, "rows d_mlp"], threshold: float, real: Bool[Tensor, "rows"] | None
+) -> tuple[Tensor, Tensor]:
+    """Firing neurons per row, and per neuron over the real rows (int64). At threshold 0
+    "fires" is "nonzero", which `count_nonzero` counts in one pass."""
+    if threshold == 0:
+        counted = block if real is None else block[real]
+        return torch.count_nonzero(block, dim=-1), torch.count_nonzero(counted, dim=0)
+    on = fired(block, threshold)
+    counted = on if real is None else on & real[:, None]
+    return on.sum(-1, dtype=torch.int64), counted.sum(0, dtype=torch.int64)

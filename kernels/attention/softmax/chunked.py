@@ -32,10 +32,11 @@ def softmax_block(
         q_blk, q_pos, k, causal=call.causal, slopes=slopes, chunk=chunk,
         key_lengths=call.key_lengths,
     )  # fmt: skip
-    for keys, s, _ in tiles:
+    for keys, s, visible in tiles:
         if s0 is None:
             s0 = s[..., 0].clone()  # update() overwrites s
-        pv, alpha = state.update(s, "entropy" in stats, "n_eff" in stats, v[:, :, keys])
+        pv, alpha = state.update(s, "entropy" in stats, "n_eff" in stats, v[:, :, keys],
+                                 masked=visible is not None)  # fmt: skip
         acc = acc.mul_(alpha[..., None]).add_(pv)
     lse = state.lse()
     empty = state.empty
