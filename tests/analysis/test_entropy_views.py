@@ -25,6 +25,21 @@ def test_heatmap_click_shows_that_heads_token_strip() -> None:
     np.testing.assert_allclose(fig.data[0].z, result.entropy.double().numpy(), atol=1e-6)
 
 
+def test_short_text_shows_the_clicked_heads_pattern() -> None:
+    model, tokenizer = workbench.load_default()
+    result = compute(model, "the old dog sat", progress=False)
+    _, cache = model.run_with_cache(tokenizer.to_tokens("the old dog sat"))
+    torch.testing.assert_close(result.patterns[1], cache["pattern", 1][0])
+    box = result.widget()
+    box.heatmap.select(layer=1, head=3)
+    assert box.pattern.selected == {"layer": 1, "head": 3}  # linked to the heatmap
+    assert box.pattern.title.endswith("Layer 1, head 3")
+    from workbench.analysis.entropy import PATTERN_MAX_TOKENS, short_text_patterns
+
+    longer = torch.zeros(1, PATTERN_MAX_TOKENS + 1, dtype=torch.long)
+    assert short_text_patterns(model, longer) is None  # long texts keep no T x T tensor
+
+
 def record_with_collapse() -> EntropyTrainingResult:
     entropy = torch.tensor([[[2.0, 1.5]], [[0.05, 1.4]], [[0.01, 1.4]]])
     return EntropyTrainingResult(

@@ -60,6 +60,7 @@ class EntropyResult(Result):
     n_nonfinite: dict[str, int]
     per_position: Float[Tensor, "layer head pos"] | None = None
     str_tokens: list[str] | None = None
+    patterns: Float[Tensor, "layer head query key"] | None = None  # one text of <= 512 tokens
 
     @classmethod
     def from_summary(
@@ -70,6 +71,7 @@ class EntropyResult(Result):
         data_description: str = "",
         per_position: Tensor | None = None,
         str_tokens: list[str] | None = None,
+        patterns: Tensor | None = None,
     ) -> EntropyResult:
         """The result of a stored `StatsSummary` (from `collect_entropy_stats`, or a plain
         `collect_stats` with `attn.entropy`: its normalized entropy is then NaN, since that
@@ -107,6 +109,7 @@ class EntropyResult(Result):
             n_nonfinite=nonfinite,
             per_position=per_position,
             str_tokens=str_tokens,
+            patterns=patterns,
             metadata=metadata,
         )
 
@@ -184,6 +187,19 @@ def collect_entropy_stats(
     )  # fmt: skip
 
 
+PATTERN_MAX_TOKENS = 512  # a [layer, head, T, T] float32 pattern stays under ~1 MB per head
+
+
+def short_text_patterns(model: Any, tokens: Int[Tensor, "1 pos"]) -> Tensor | None:
+    """`[layer, head, query, key]` attention patterns of a text short enough to keep them
+    (for the view that shows the clicked head's pattern); None for longer texts."""
+    if tokens.shape[1] > PATTERN_MAX_TOKENS:
+        return None
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_pattern"))
+    return torch.stack([cache["pattern", layer][0] for layer in range(model.cfg.n_layers)]).float()
+
+
 def single_text_tokens(model: Any, text: str) -> Int[Tensor, "1 pos"]:
     """One text as one sequence; longer than the model's context is an error, not a cut."""
     tokens = model.to_tokens(text)
@@ -213,7 +229,7 @@ def compute(
     `per_position`; with `seq_len` it is cut into windows (see `collect_stats`)."""
     stats = entropy_stats(model)  # refuse early, before any tokenizing
     description = "given token ids"
-    per_position = str_tokens = None
+    per_position = str_tokens = patterns = None
     if data is None:
         n_ctx = model.pos_embed.max_len or 128
         data = corpus_tokens(model, n_sequences=16, seq_len=min(128, n_ctx))
@@ -223,6 +239,7 @@ def compute(
         per_position = model.run_with_stats(data, ["attn.entropy"])["attn.entropy"][:, 0]
         per_position = per_position.float().cpu()
         str_tokens = model.to_str_tokens(data[0])
+        patterns = short_text_patterns(model, data)
         description = "one text"
     elif isinstance(data, str | list):
         description = "given text" if isinstance(data, str) else f"{len(data)} given texts"
@@ -236,6 +253,7 @@ def compute(
                "stats": stats, "causal": bool(model.cfg.causal)}  # fmt: skip
     return EntropyResult.from_summary(
         summary, options=options, per_position=per_position, str_tokens=str_tokens,
+        patterns=patterns,
         data_description=f"{description}, {summary.sequences} sequences, {summary.tokens} tokens",
     )  # fmt: skip
 

@@ -1,7 +1,8 @@
 """Views of the attention entropy results (`workbench.analysis.entropy*`).
 
 - `EntropyResult`: layer x head heatmap of mean entropy; for a single text, clicking a head
-  shows that head's per-token entropy in a `TokenStrip` below.
+  shows that head's per-token entropy in a `TokenStrip` below and, for texts of up to 512
+  tokens, its attention pattern beside the heatmap (linked selection).
 - `EntropyTrainingResult`: mean entropy per layer over training, the loss below it, and a
   line naming the first collapse (`find_collapse`).
 - `EntropyBoundResult`: measured and Theorem 3.1 bound heatmaps, with the verdict.
@@ -21,8 +22,10 @@ from workbench.analysis.entropy import EntropyResult
 from workbench.analysis.entropy_bound import EntropyBoundResult
 from workbench.analysis.entropy_length import EntropyLengthResult
 from workbench.analysis.entropy_training import EntropyTrainingResult, find_collapse
+from workbench.widgets.attention import AttentionPattern
 from workbench.widgets.charts import LineChart
 from workbench.widgets.heatmap import Heatmap
+from workbench.widgets.linking import link_selection
 from workbench.widgets.registry import view
 from workbench.widgets.tokens import TokenStrip
 
@@ -44,8 +47,15 @@ def entropy_view(result: EntropyResult) -> ipywidgets.VBox:
             strip.title = f"entropy per token: layer {layer}, head {head}"
 
     heatmap.observe(show, names="selected")
-    box = ipywidgets.VBox([heatmap, strip])
-    box.heatmap, box.strip = heatmap, strip  # for tests and notebooks
+    top: ipywidgets.Widget = heatmap
+    pattern = None
+    if result.patterns is not None:
+        pattern = AttentionPattern(result.str_tokens, result.patterns)
+        box_link = link_selection(heatmap, pattern)
+        top = ipywidgets.HBox([heatmap, pattern], layout=ipywidgets.Layout(flex_flow="row wrap"))
+        top.link = box_link
+    box = ipywidgets.VBox([top, strip])
+    box.heatmap, box.strip, box.pattern = heatmap, strip, pattern  # for tests and notebooks
     return box
 
 
