@@ -6,8 +6,9 @@
    subprocess). It must grow linearly with T, not quadratically; a materialized [T, T]
    pattern per head at 16k would be 1 GiB per head.
 
-The model: 4 layers, 8 heads, d_model 256, d_mlp 1024, rotary positions (any length),
-ReLU MLP. One thread, so the ratio is per core.
+Models: "small" (4 layers, 8 heads, d_model 256, d_mlp 1024) and "gpt2-small dims" (2
+layers of GPT-2 small's width: 12 heads of 64, d_model 768, d_mlp 3072; the ratio does not
+depend on the depth); rotary positions (any length), ReLU MLP. One thread.
 
 Usage: python benchmarks/collect_stats.py [--batches 4] [--lengths 1024 4096 16384]
 """
@@ -27,18 +28,23 @@ from common import machine, median_seconds, peak_memory_mib  # noqa: E402
 NAMES = ["attn.entropy", "mlp.nonzero_frac"]
 
 
-def build():
+SIZES = {
+    "small": dict(d_model=256, n_layers=4, n_heads=8, d_mlp=1024),
+    "gpt2-small dims": dict(d_model=768, n_layers=2, n_heads=12, d_mlp=3072),
+}
+
+
+def build(size: str = "small"):
     from workbench import Model, ModelConfig
 
-    cfg = ModelConfig(d_model=256, n_layers=4, n_heads=8, d_mlp=1024, d_vocab=1000,
-                      n_ctx=32768, position="rotary", seed=0)  # fmt: skip
+    cfg = ModelConfig(**SIZES[size], d_vocab=1000, n_ctx=32768, position="rotary", seed=0)
     return Model(cfg).eval()
 
 
-def time_ratio(batches: int, seq: int, batch_size: int) -> dict:
+def time_ratio(batches: int, seq: int, batch_size: int, size: str) -> dict:
     import workbench as wb
 
-    model = build()
+    model = build(size)
     gen = torch.Generator().manual_seed(0)
     tokens = torch.randint(0, 1000, (batches * batch_size, seq), generator=gen)
 
@@ -79,11 +85,13 @@ def main() -> None:
         print(json.dumps(memory_one(args.one)))
         return
     print(f"machine: {machine()}")
-    timing = time_ratio(args.batches, 1024, args.batch_size)
-    print(
-        f"T=1024, {timing['tokens']} tokens: forward {timing['forward_s']:.2f} s, collect_stats "
-        f"{timing['collect_s']:.2f} s, ratio {timing['ratio']:.2f}x (target <= 1.3x)"
-    )
+    for size in SIZES:
+        timing = time_ratio(args.batches, 1024, args.batch_size, size)
+        print(
+            f"{size}: T=1024, {timing['tokens']} tokens: forward {timing['forward_s']:.2f} s, "
+            f"collect_stats {timing['collect_s']:.2f} s, ratio {timing['ratio']:.2f}x "
+            "(target <= 1.3x)"
+        )
     rows = []
     for seq in args.lengths:
         out = subprocess.run([sys.executable, __file__, "--one", str(seq)], capture_output=True,
