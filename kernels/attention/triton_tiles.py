@@ -13,6 +13,26 @@ import triton.language as tl
 
 
 @triton.jit
+def load_query_block(
+    Q, pid_m, b, h, sqb, sqh, sqm, sqd, n_q, n_k, d_head,
+    BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr,
+):  # fmt: skip
+    """Rows of query block `pid_m` of (batch b, head h): their offsets, the head-dim offsets,
+    the row and column masks, the rows' absolute positions (queries are the last n_q of n_k)
+    and the [BLOCK_M, BLOCK_D] tile of Q."""
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, BLOCK_D)
+    row_ok = offs_m < n_q
+    d_ok = offs_d < d_head
+    q = tl.load(
+        Q + b * sqb + h * sqh + offs_m[:, None] * sqm + offs_d[None, :] * sqd,
+        mask=row_ok[:, None] & d_ok[None, :],
+        other=0.0,
+    )
+    return offs_m, offs_d, row_ok, d_ok, offs_m + (n_k - n_q), q
+
+
+@triton.jit
 def load_k_tile(k_base, k_idx, offs_d, skn, skd, k_ok, d_ok, MASKED: tl.constexpr):
     """K block transposed: [BLOCK_D, BLOCK_N]."""
     ptrs = k_base + k_idx[None, :] * skn + offs_d[:, None] * skd

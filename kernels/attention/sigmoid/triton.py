@@ -26,6 +26,7 @@ from workbench.kernels.attention.sigmoid.reference import SIGMOID_STATS
 from workbench.kernels.attention.triton_launch import launch_args, stat_outputs
 from workbench.kernels.attention.triton_tiles import (
     key_block_bounds,
+    load_query_block,
     load_v_tile,
     score_tile,
     valid_keys,
@@ -81,17 +82,10 @@ def sigmoid_attention_fwd(
     pid_bh = tl.program_id(1)
     b = pid_bh // n_heads
     h = pid_bh % n_heads
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_n = tl.arange(0, BLOCK_N)
-    offs_d = tl.arange(0, BLOCK_D)
-    row_ok = offs_m < n_q
-    d_ok = offs_d < d_head
-    q_pos = offs_m + (n_k - n_q)
-    q = tl.load(
-        Q + b * sqb + h * sqh + offs_m[:, None] * sqm + offs_d[None, :] * sqd,
-        mask=row_ok[:, None] & d_ok[None, :],
-        other=0.0,
+    offs_m, offs_d, row_ok, d_ok, q_pos, q = load_query_block(
+        Q, pid_m, b, h, sqb, sqh, sqm, sqd, n_q, n_k, d_head, BLOCK_M, BLOCK_D
     )
+    offs_n = tl.arange(0, BLOCK_N)
     k_base = K + b * skb + h * skh
     v_base = V + b * svb + h * svh
     n_valid = valid_keys(LENS, b, n_k, HAS_LENS)
