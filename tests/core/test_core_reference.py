@@ -51,18 +51,11 @@ def tokens_for(seed: int, batch: int = 2, n: int = 11) -> torch.Tensor:
     return torch.randint(0, BASE.d_vocab, (batch, n), generator=torch.Generator().manual_seed(seed))
 
 
-SINUSOIDAL_FLOAT32 = pytest.mark.xfail(
-    strict=True,
-    reason="SinusoidalPositions.embed returns float32 whatever the model dtype (variants/"
-    "position.py `.float()`): a float64 model is off by ~2e-8, a bf16 one is promoted to fp32",
-)
-
-
 @pytest.mark.parametrize(
     "changes",
     [
         *CONFIGS.values(),
-        pytest.param(dict(position="sinusoidal"), marks=SINUSOIDAL_FLOAT32),
+        dict(position="sinusoidal"),
     ],
     ids=[*CONFIGS, "sinusoidal"],
 )
@@ -127,7 +120,7 @@ def test_combination_grid(attention: str, position: str, placement: str) -> None
 
 
 def test_sinusoidal_positions_in_float32_equal_the_reference() -> None:
-    """Sinusoidal positions checked at float32 precision (see SINUSOIDAL_FLOAT32)."""
+    """Sinusoidal positions at float32 precision."""
     model = Model(BASE.replace(position="sinusoidal", eps=1e-3)).eval()
     randomize_parameters(model, 4)
     tokens = tokens_for(4)

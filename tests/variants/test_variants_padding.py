@@ -3,9 +3,8 @@ batch get the logits each text gets when run alone, for every registered attenti
 variant, left and right padding, random lengths. A variant may instead refuse a mask with an
 error that names it; none does today, and `REFUSES_MASK` lists the ones the test expects to.
 
-Left padding shifts absolute positions (the model numbers positions 0..T-1 whatever the mask
-says), so the left-padding cases use positions that depend only on distance (none, ALiBi,
-rotary, ComRoPE); `test_left_padding_with_absolute_positions` records that gap (xfail).
+Left-padded rows count additive positions from their first real token;
+`test_left_padding_with_absolute_positions` checks it for learned positions.
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ class Model(HookedModule):
                 if ctx.row_pos_ids is not None
                 else pos.expand(tokens.shape[0], -1, -1)
             )
-            resid = resid + self.hook_pos_embed(pos)
+            resid = resid + self.hook_pos_embed(pos.to(resid.dtype))
         if self.ln_embed is not None:
             resid = self.ln_embed(resid)
         for block in self.blocks:

@@ -116,7 +116,8 @@ class SinusoidalPositions(PositionModule):
         freq = self.base ** (-torch.arange(half, dtype=torch.float64) / half)
         angles = pos_ids.double()[..., None] * freq.to(pos_ids.device)
         table = torch.cat([angles.sin(), angles.cos()], dim=-1)
-        return torch.nn.functional.pad(table, (0, self.d_model - 2 * half)).float()
+        # float64 here; the model casts it to its own dtype (float64 models keep every bit)
+        return torch.nn.functional.pad(table, (0, self.d_model - 2 * half))
 
 
 class ALiBiPositions(PositionModule):
