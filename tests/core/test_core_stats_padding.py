@@ -57,8 +57,11 @@ def test_padded_batch_equals_each_text_alone(attention, position, side) -> None:
             counts[layer] = counts[layer] + alone["mlp.fire_count", layer]
     for layer in range(2):  # exact integer counts over the real tokens only
         assert torch.equal(batch["mlp.fire_count", layer], counts[layer])
-    means = batch.layer_means("attn.entropy")
-    assert torch.isfinite(means).all()
+    for name in ("attn.entropy", "mlp.nonzero_frac"):  # NaN padding is not "non-finite"
+        assert torch.isfinite(batch.layer_means(name)).all() and batch.nonfinite()[name] == 0
+    real = [batch["mlp.nonzero_frac", layer][mask.bool()] for layer in range(2)]
+    torch.testing.assert_close(batch.layer_means("mlp.nonzero_frac"),
+                               torch.stack([r.float().mean() for r in real]))  # fmt: skip
 
 
 def test_texts_are_tokenized_with_their_mask() -> None:
@@ -91,15 +94,38 @@ def test_forward_with_left_padding_counts_positions_from_the_first_real_token() 
     "mask,match",
     [
         (torch.tensor([[1, 0, 1, 1]]), "not padding"),
+        (torch.tensor([[0, 1, 1, 0]]), "not padding"),  # padding on both sides
         (torch.tensor([[0, 0, 0, 0]]), "no real token"),
         (torch.tensor([[1, 1, 1]]), "shape"),
         (torch.tensor([[0.5, 1, 1, 1]]), "0/1"),
         (torch.tensor([[2, 1, 1, 1]]), "0/1"),
     ],
-    ids=["hole", "empty", "shape", "float", "not-binary"],
+    ids=["hole", "both-sides", "empty", "shape", "float", "not-binary"],
 )
 def test_bad_masks_are_refused(mask, match) -> None:
     model = Model(CFG).eval()
     with pytest.raises(ValueError, match=match):
         model.run_with_stats(torch.ones(1, 4, dtype=torch.long), ["attn.entropy"],
                              attention_mask=mask)  # fmt: skip
+
+
+def test_right_padding_reaches_the_kernels_as_lengths_and_left_padding_as_positions() -> None:
+    """Right padding is the one form the kernels take (one length per row); left-padded rows
+    get positions counted from their first real token instead."""
+    model = Model(CFG)
+    tokens = torch.zeros(2, 6, dtype=torch.long)
+    right = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
+    ctx = model._context(tokens, right, None)
+    assert ctx.key_lengths.tolist() == [6, 3] and ctx.row_pos_ids is None
+    left = right.flip(1)
+    ctx = model._context(tokens, left, None)
+    assert ctx.key_lengths is None
+    assert ctx.row_pos_ids.tolist() == [[0, 1, 2, 3, 4, 5], [0, 0, 0, 0, 1, 2]]
+    assert model._context(tokens, torch.ones(2, 6, dtype=torch.long), None).key_padding_mask is None
+
+
+def test_mask_type_errors_name_the_argument() -> None:
+    model = Model(CFG)
+    with pytest.raises(TypeError, match="attention_mask must be a torch.Tensor, got list"):
+        model.run_with_stats(torch.ones(1, 4, dtype=torch.long), ["attn.entropy"],
+                             attention_mask=[[1, 1, 1, 1]])  # fmt: skip
