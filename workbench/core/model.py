@@ -21,7 +21,6 @@ from workbench.core.padding import (
     check_attention_mask,
     encode_batch,
     is_right_padded,
-    mark_padding,
     right_padded,
 )
 from workbench.core.stats import (
@@ -210,12 +209,7 @@ class Model(HookedModule):
         batch = right_padded(tokens, attention_mask)
         collector = StatsCollector(request, mlp_threshold, batch.mask)
         output = self._forward(batch.tokens, self._context(batch.tokens, batch.mask, collector))
-        values = {
-            key: batch.restore(mark_padding(value, batch.mask), dim=value.dim() - 1)
-            if value.dim() >= 2
-            else value
-            for key, value in collector.values.items()
-        }
+        values = {key: batch.restore_statistic(value) for key, value in collector.values.items()}
         names = tuple(f"{family}.{s}" for family, names in request.items() for s in names)
         mask = None if batch.mask is None else batch.restore(batch.mask, dim=1)
         return Stats(values, self.cfg.n_layers, batch.restore(output, dim=1), names, mask,

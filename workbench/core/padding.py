@@ -74,6 +74,13 @@ class RightPadded:
         """Undo the roll along `dim` (the position axis of `x`)."""
         return x if self.shift is None else roll_rows(x, -self.shift, dim)
 
+    def restore_statistic(self, value: Tensor) -> Tensor:
+        """A per-position statistic `[batch, ..., pos]` in the caller's layout with NaN at
+        padding; other shapes (`[d_mlp]` counts) as they are."""
+        if value.dim() < 2:
+            return value
+        return self.restore(mark_padding(value, self.mask), dim=value.dim() - 1)
+
 
 def right_padded(tokens: Int[Tensor, "batch pos"], mask: Tensor | None) -> RightPadded:
     """Roll left-padded rows so real tokens come first; drop an all-ones mask."""
