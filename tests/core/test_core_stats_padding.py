@@ -95,7 +95,7 @@ def test_forward_with_left_padding_counts_positions_from_the_first_real_token() 
     [
         (torch.tensor([[1, 0, 1, 1]]), "not padding"),
         (torch.tensor([[0, 1, 1, 0]]), "not padding"),  # padding on both sides
-        (torch.tensor([[0, 0, 0, 0]]), "no real token"),
+        (torch.tensor([[0, 0, 0, 0]]), "row 0 has no real token"),
         (torch.tensor([[1, 1, 1]]), "shape"),
         (torch.tensor([[0.5, 1, 1, 1]]), "0/1"),
         (torch.tensor([[2, 1, 1, 1]]), "0/1"),
@@ -129,3 +129,24 @@ def test_mask_type_errors_name_the_argument() -> None:
     with pytest.raises(TypeError, match="attention_mask must be a torch.Tensor, got list"):
         model.run_with_stats(torch.ones(1, 4, dtype=torch.long), ["attn.entropy"],
                              attention_mask=[[1, 1, 1, 1]])  # fmt: skip
+
+
+def test_a_one_row_mask_may_be_one_dimensional_and_texts_may_not_be_empty() -> None:
+    model = Model(CFG).eval()
+    tokens = torch.randint(1, 50, (1, 7), generator=torch.Generator().manual_seed(3))
+    flat = model.run_with_stats(tokens, ["attn.entropy"], attention_mask=torch.tensor(
+        [1, 1, 1, 1, 1, 0, 0]))  # fmt: skip
+    alone = model.run_with_stats(tokens[:, :5], ["attn.entropy"])
+    torch.testing.assert_close(flat["attn.entropy"][..., :5], alone["attn.entropy"])
+    from workbench.core.padding import encode_batch
+
+    with pytest.raises(ValueError, match="No texts given"):
+        encode_batch(object(), [])
+
+
+def test_unknown_statistic_names_suggest_the_close_ones() -> None:
+    stats = Model(CFG).eval().run_with_stats(torch.ones(1, 4, dtype=torch.long), ["attn.entropy"])
+    with pytest.raises(KeyError, match=r"No statistic 'attn.entropi'. Did you mean: attn.entropy"):
+        stats["attn.entropi"]
+    with pytest.raises(KeyError, match=r"No statistic \('attn.entropi', 0\). Did you mean"):
+        stats["attn.entropi", 0]

@@ -110,8 +110,6 @@ def mark_padding(value: Tensor, mask: Bool[Tensor, "batch pos"] | None) -> Tenso
         or tuple(value.shape[:1]) + value.shape[-1:] != tuple(mask.shape)
     ):
         return value
-    if not value.dtype.is_floating_point:
-        value = value.float()
     shape = (mask.shape[0],) + (1,) * (value.dim() - 2) + (mask.shape[1],)
     return value.masked_fill(~mask.view(shape), float("nan"))
 
