@@ -150,3 +150,25 @@ def test_unknown_statistic_names_suggest_the_close_ones() -> None:
         stats["attn.entropi"]
     with pytest.raises(KeyError, match=r"No statistic \('attn.entropi', 0\). Did you mean"):
         stats["attn.entropi", 0]
+
+
+def test_glu_fire_counts_of_a_padded_batch_leave_padding_out() -> None:
+    """GLU MLPs count from the materialized activation (no kernel): padding stays out too."""
+    model = Model(CFG.replace(mlp="swiglu")).eval()
+    tokens, mask, texts = padded_batch("right")
+    names = ["mlp.fire_count", "mlp.nonzero_frac"]
+    batch = model.run_with_stats(tokens, names, attention_mask=mask, mlp_threshold=0.05)
+    alone = [model.run_with_stats(t[None], names, mlp_threshold=0.05) for t in texts]
+    for layer in range(2):
+        expected = sum(a["mlp.fire_count", layer] for a in alone)
+        assert torch.equal(batch["mlp.fire_count", layer], expected)
+
+
+def test_request_names_one_string_or_refuse_unknown_families() -> None:
+    model = Model(CFG).eval()
+    tokens = torch.ones(1, 4, dtype=torch.long)
+    assert model.run_with_stats(tokens, "attn.entropy").names == ["attn.entropy"]
+    with pytest.raises(ValueError, match="'foo.bar' is not supported by this model"):
+        model.run_with_stats(tokens, ["foo.bar"])
+    with pytest.raises(ValueError, match="No statistics requested"):
+        model.run_with_stats(tokens, [])
