@@ -11,17 +11,12 @@ from __future__ import annotations
 import torch
 from jaxtyping import Float
 from torch import Tensor
-from workbench.kernels.attention._tiling import (
-    OnlineSoftmax,
-    concat_blocks,
-    key_chunks,
-    prepare,
-    query_blocks,
-)
+from workbench.kernels.attention._blocks import run_blocks
+from workbench.kernels.attention._tiling import OnlineSoftmax, key_chunks
 
 
 def softmax_block(
-    q_blk: Tensor, q_pos: Tensor, k: Tensor, v: Tensor, call, slopes, chunk
+    q_blk: Tensor, q_pos: Tensor, k: Tensor, v: Tensor, *, call, slopes, chunk
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Output and statistics of one query block (scores streamed in key chunks)."""
     stats = call.stats
@@ -62,11 +57,4 @@ def softmax_attention_chunked(
     Example:
         >>> out, st = softmax_attention_chunked(q, k, v, AttentionCall(stats=("entropy",)), 256)
     """
-    q_s, k_c, v_c, slopes = prepare(q, k, v, call.scale, call.alibi_slopes)
-    outs, parts = [], {name: [] for name in call.stats}
-    for q_blk, q_pos in query_blocks(q_s, k.shape[2], chunk):
-        out, values = softmax_block(q_blk, q_pos, k_c, v_c, call, slopes, chunk)
-        outs.append(out)
-        for name in call.stats:
-            parts[name].append(values[name])
-    return concat_blocks(outs, parts, q.dtype)
+    return run_blocks(softmax_block, q, k, v, call, chunk)
