@@ -56,20 +56,34 @@ def collect_stats(
         tokens, mask = within_budget(tokens, mask, budget - (summary.tokens if summary else 0))
         if tokens is None:
             break
-        result = model.run_with_stats(tokens, stats, attention_mask=mask,
-                                      mlp_threshold=mlp_threshold)  # fmt: skip
-        summary = summary or empty_summary(model, result, stats, mlp_threshold)
-        accumulate(summary, result, result.token_mask, model.cfg.n_layers)
-        n_real = int(tokens.numel() if mask is None else mask.sum())
-        summary.tokens, summary.sequences = summary.tokens + n_real, summary.sequences + len(tokens)
+        seen = summary.tokens if summary else 0
+        summary = fold_batch(model, summary, tokens, mask, stats, mlp_threshold)
         digest.update(tokens.numpy().tobytes())
         digest.update(b"" if mask is None else mask.numpy().tobytes())
-        bar.update(n_real)
+        bar.update(summary.tokens - seen)
     bar.close()
     if summary is None:
         raise ValueError("No data: the corpus is empty")
     summary.meta["data"] = [{"fingerprint": digest.hexdigest()[:16], "tokens": summary.tokens,
                              "sequences": summary.sequences}]  # fmt: skip
+    return summary
+
+
+def fold_batch(
+    model,
+    summary: StatsSummary | None,
+    tokens: Tensor,
+    mask: Tensor | None,
+    stats,
+    mlp_threshold: float | None,
+) -> StatsSummary:
+    """One batch through `run_with_stats`, folded into `summary` (made on the first batch):
+    what `collect_stats` and every rank of a distributed collection do per batch."""
+    result = model.run_with_stats(tokens, stats, attention_mask=mask, mlp_threshold=mlp_threshold)
+    summary = summary or empty_summary(model, result, stats, mlp_threshold)
+    accumulate(summary, result, result.token_mask, model.cfg.n_layers)
+    summary.tokens += int(tokens.numel() if mask is None else mask.sum())
+    summary.sequences += len(tokens)
     return summary
 
 
@@ -116,10 +130,12 @@ def batches_of(
         length = seq_len or min(model.pos_embed.max_len or 256, 256)
         return tensor_batches(*text_windows(tokenizer, data, length), batch_size)
     texts = list(data)
-    check_lengths(model, tokenizer, texts)
-    total = sum(len(tokenizer.encode(t)) for t in texts)
-    return (encode_batch(tokenizer, texts[i : i + batch_size])
-            for i in range(0, len(texts), batch_size)), total  # fmt: skip
+    # Each text is tokenized once: the batches are built up front and checked from their masks.
+    batches = [encode_batch(tokenizer, texts[i : i + batch_size])
+               for i in range(0, len(texts), batch_size)]  # fmt: skip
+    lengths = torch.cat([mask.sum(1) for _, mask in batches])
+    check_lengths(model, lengths)
+    return iter(batches), int(lengths.sum())
 
 
 def tensor_batches(tokens: Tensor, mask: Tensor | None, batch_size: int):
@@ -146,12 +162,13 @@ def text_windows(tokenizer, text: str, seq_len: int) -> Batch:
     return tokens, None if bool(mask.all()) else mask
 
 
-def check_lengths(model, tokenizer, texts: list[str]) -> None:
+def check_lengths(model, lengths: Tensor) -> None:
+    """Every text fits the model's context; the error names the first that does not."""
     limit = model.pos_embed.max_len
-    for i, text in enumerate(texts):
-        n = len(tokenizer.encode(text))
-        if limit is not None and n > limit:
-            raise ValueError(
-                f"text {i} has {n} tokens, more than the model's context ({limit}); cut it "
-                "or pass one long string to collect_stats, which cuts it into windows"
-            )
+    too_long = (lengths > limit).nonzero() if limit is not None else []
+    if len(too_long):
+        i = int(too_long[0])
+        raise ValueError(
+            f"text {i} has {int(lengths[i])} tokens, more than the model's context ({limit}); "
+            "cut it or pass one long string to collect_stats, which cuts it into windows"
+        )

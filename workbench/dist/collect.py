@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from workbench.core.collect import empty_summary
+from workbench.core.collect import fold_batch
 from workbench.core.summary import StatsSummary, accumulate
 from workbench.dist.corpus import corpus_fingerprint, shard_bounds
 from workbench.dist.partials import (
@@ -74,7 +74,7 @@ def collect_distributed(
                disable=not progress, position=rank)  # fmt: skip
     for i in range(done, len(starts)):
         rows = slice(starts[i], min(starts[i] + batch_size, stop))
-        summary = fold(model, summary, tokens[rows], None if mask is None else mask[rows],
+        summary = fold_batch(model, summary, tokens[rows], None if mask is None else mask[rows],
                        stats, mlp_threshold)  # fmt: skip
         bar.update(1)
         if (i + 1) % every == 0 or i + 1 == len(starts):
@@ -105,15 +105,6 @@ def resume(path: Path, job: dict) -> tuple[StatsSummary | None, int]:
     summary = StatsSummary.load(path)
     check_same_job(summary.meta.get("partial", {}), job, path)
     return summary, int(summary.meta["partial"]["batches_done"])
-
-
-def fold(model, summary, tokens, mask, stats, mlp_threshold) -> StatsSummary:
-    result = model.run_with_stats(tokens, stats, attention_mask=mask, mlp_threshold=mlp_threshold)
-    summary = summary or empty_summary(model, result, stats, mlp_threshold)
-    accumulate(summary, result, result.token_mask, model.cfg.n_layers)
-    summary.tokens += int(tokens.numel() if mask is None else mask.sum())
-    summary.sequences += len(tokens)
-    return summary
 
 
 def save_partial(summary, path: Path, job: dict, rank: int, done: int, total: int) -> None:
