@@ -118,11 +118,10 @@ class Model(HookedModule):
         return loss if return_type == "loss" else (logits, loss)
 
     def _context(self, tokens: Tensor, attention_mask: Tensor | None, stats) -> ForwardContext:
+        """The forward context; `attention_mask` was validated by `tokens_and_mask` (a plain
+        forward may mask inner tokens, statistics only padding)."""
         pos_ids = torch.arange(tokens.shape[1], device=tokens.device)
-        if attention_mask is None:
-            mask = None
-        else:  # statistics pass padding only; a plain forward may also mask inner tokens
-            mask = check_attention_mask(attention_mask, tokens, padding_only=False)
+        mask = None if attention_mask is None else attention_mask.to(tokens.device).bool()
         if mask is not None and bool(mask.all()):
             mask = None  # nothing is padded: the unmasked fast paths are exact
         lengths = row_pos = None
