@@ -81,15 +81,15 @@ def corpus_tokens(
 ) -> Int[Tensor, "batch pos"]:
     """`n_sequences` windows of `seq_len` tokens (BOS + consecutive corpus tokens, no
     padding) from the embedded corpus, tokenized by the model's tokenizer."""
+    from workbench.core.collect import text_windows
     from workbench.data import load_corpus
 
     if n_sequences < 1 or seq_len < 2:
         raise ValueError(f"need n_sequences >= 1 and seq_len >= 2, got {n_sequences}, {seq_len}")
-    body = seq_len - 1
-    text = load_corpus(split)
-    ids = model.to_tokens(text[: 8 * n_sequences * body], prepend_bos=False)[0]
-    if len(ids) < n_sequences * body:
+    # The corpus is ASCII, at most one token per character: 8x the needed length is ample.
+    text = load_corpus(split)[: 8 * n_sequences * (seq_len - 1)]
+    tokens, mask = text_windows(model._need_tokenizer(), text, seq_len)
+    full = len(tokens) if mask is None else int(mask.all(1).sum())
+    if full < n_sequences:
         raise ValueError(f"the {split} corpus is too short for {n_sequences} x {seq_len} tokens")
-    bos = model.to_tokens("", prepend_bos=True)[0, :1]
-    windows = ids[: n_sequences * body].view(n_sequences, body)
-    return torch.cat([bos.expand(n_sequences, 1), windows], dim=1)
+    return tokens[:n_sequences]
