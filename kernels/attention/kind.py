@@ -23,7 +23,7 @@ from workbench.kernels.attention.scores import scores_reference, visible_mask
 from workbench.core.registry import suggest
 
 Stats = dict[str, Float[Tensor, "batch head q"]]
-BACKENDS = ("reference", "chunked", "triton")
+BACKENDS = ("reference", "chunked", "sdpa", "triton")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +73,13 @@ class AttentionKernel:
     def triton(self, q: Tensor, k: Tensor, v: Tensor, call: AttentionCall):
         raise NotImplementedError
 
+    def sdpa_applies(self, q: Tensor, k: Tensor, call: AttentionCall) -> bool:
+        """Whether the fused-SDPA path computes this call (softmax only; see softmax/sdpa.py)."""
+        return False
+
+    def sdpa(self, q: Tensor, k: Tensor, v: Tensor, call: AttentionCall):
+        raise NotImplementedError
+
     # -- shared -------------------------------------------------------------------------
     def reference(
         self, q: Tensor, k: Tensor, v: Tensor, call: AttentionCall
@@ -96,21 +103,33 @@ class AttentionKernel:
         chunked path's tile size (None: `auto_chunk`)."""
         chunk = chunk if chunk is not None else auto_chunk(q.shape[0] * q.shape[1])
         self.check(q, k, v, call, chunk)
-        chosen = self.pick_backend(backend, q)
+        chosen = self.pick_backend(backend, q, k, call)
         if chosen == "reference":
             return self.reference(q, k, v, call)
         if chosen == "chunked":
             return self.chunked(q, k, v, call, chunk)
+        if chosen == "sdpa":
+            return self.sdpa(q, k, v, call)
         return self.triton(q, k, v, call)
 
-    def pick_backend(self, backend: str, q: Tensor) -> str:
-        """`auto`: Triton for CUDA tensors when Triton is importable, else chunked."""
+    def pick_backend(self, backend: str, q: Tensor, k: Tensor, call: AttentionCall) -> str:
+        """`auto`: Triton for CUDA tensors when Triton is importable, else the fused-SDPA
+        path where it computes the call (softmax, CPU, lse/entropy/sink), else chunked."""
         if backend == "auto":
-            return "triton" if q.is_cuda and triton_available() else "chunked"
+            if q.is_cuda and triton_available():
+                return "triton"
+            return "sdpa" if self.sdpa_applies(q, k, call) else "chunked"
         if backend not in BACKENDS:
             raise ValueError(
                 f"Unknown backend {backend!r} for {self.name} attention; valid: auto, "
                 f"{', '.join(BACKENDS)}. {suggest(backend, BACKENDS)}"
+            )
+        if backend == "sdpa" and not self.sdpa_applies(q, k, call):
+            raise ValueError(
+                f"backend='sdpa' does not compute this {self.name} attention call: it needs "
+                "softmax attention on the CPU without ALiBi, statistics among lse/entropy/sink "
+                f"(asked: {list(call.stats)}) and, when causal, as many queries as keys. "
+                "Use backend='chunked'."
             )
         return backend
 

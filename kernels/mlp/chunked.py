@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
-from workbench.kernels.mlp.reference import ACTIVATIONS, MLP_STATS, fired, keep_top_k
+from workbench.kernels.mlp.reference import ACTIVATIONS, MLP_STATS, fired_as_float, keep_top_k
 
 
 def mlp_activation_chunked(
@@ -27,34 +27,36 @@ def mlp_activation_chunked(
     """Example:
     >>> post, st = mlp_activation_chunked(pre, act="gelu", threshold=0.1, chunk=1024)
     """
-    fn = ACTIVATIONS[act]
-    rows = pre.reshape(-1, pre.shape[-1])
+    # The activation itself is one whole-tensor op, as in the plain forward (copying it in
+    # chunks into a preallocated output cost a full extra pass); only the statistics'
+    # boolean temporaries are chunked.
+    post = ACTIVATIONS[act](pre)
+    if top_k is not None:
+        post = keep_top_k(post, top_k)
+    rows = post.reshape(-1, post.shape[-1])
     real = token_mask.reshape(-1) if token_mask is not None else None
-    post = torch.empty_like(rows)
+    if real is not None and bool(real.all()):
+        real = None  # no padding: skip the row selection (a copy of every chunk)
     frac = torch.empty(rows.shape[0], dtype=torch.float32, device=pre.device)
     counts = torch.zeros(rows.shape[-1], dtype=torch.int64, device=pre.device)
-    for r0 in range(0, rows.shape[0], chunk):
-        block = fn(rows[r0 : r0 + chunk])
-        if top_k is not None:
-            block = keep_top_k(block, top_k)
-        post[r0 : r0 + chunk] = block
-        if stats:
-            real_rows = None if real is None else real[r0 : r0 + chunk]
-            per_row, per_neuron = fire_counts(block, threshold, real_rows)
-            frac[r0 : r0 + chunk] = per_row / rows.shape[-1]
-            counts += per_neuron
+    for r0 in range(0, rows.shape[0] if stats else 0, chunk):
+        block = rows[r0 : r0 + chunk]
+        real_rows = None if real is None else real[r0 : r0 + chunk]
+        per_row, per_neuron = fire_counts(block, threshold, real_rows)
+        frac[r0 : r0 + chunk] = per_row / rows.shape[-1]
+        counts += per_neuron
     values = {"nonzero_frac": frac.reshape(pre.shape[:-1]), "fire_count": counts}
-    return post.reshape(pre.shape), {name: values[name] for name in stats}
+    return post, {name: values[name] for name in stats}
 
 
 def fire_counts(
     block: Float[Tensor, "rows d_mlp"], threshold: float, real: Bool[Tensor, "rows"] | None
 ) -> tuple[Tensor, Tensor]:
-    """Firing neurons per row, and per neuron over the real rows (int64). At threshold 0
-    "fires" is "nonzero", which `count_nonzero` counts in one pass."""
-    if threshold == 0:
-        counted = block if real is None else block[real]
-        return torch.count_nonzero(block, dim=-1), torch.count_nonzero(counted, dim=0)
-    on = fired(block, threshold)
-    counted = on if real is None else on & real[:, None]
-    return on.sum(-1, dtype=torch.int64), counted.sum(0, dtype=torch.int64)
+    """Firing neurons per row, and per neuron over the real rows (int64).
+
+    Counted as float sums of 0/1 (exact: a chunk has at most 2^24 rows and neurons).
+    """
+    on = fired_as_float(block, threshold)
+    per_row = on.sum(-1)
+    per_neuron = on.sum(0) if real is None else real.to(on.dtype) @ on
+    return per_row.to(torch.int64), per_neuron.to(torch.int64)

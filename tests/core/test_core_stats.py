@@ -44,6 +44,27 @@ def test_attention_stats_match_cached_patterns(overrides) -> None:
         torch.testing.assert_close(stats["attn.lse", layer].double(), lse, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"causal": False}, {"position": "rotary", "n_kv_heads": 2}, {"attention": "gated"}],
+    ids=["causal", "encoder", "rotary-gqa", "gated"],
+)
+def test_fused_sdpa_statistics_match_cached_patterns(overrides) -> None:
+    """lse/entropy/sink alone take the fused-SDPA path on the CPU (softmax/sdpa.py)."""
+    model = Model(CFG.replace(**overrides))
+    tokens = torch.randint(0, 50, (2, 37), generator=torch.Generator().manual_seed(3))
+    stats = model.run_with_stats(tokens, ["attn.entropy", "attn.sink", "attn.lse"])
+    logits, cache = model.run_with_cache(tokens)
+    torch.testing.assert_close(stats.output, logits, atol=1e-5, rtol=1e-5)
+    for layer in range(CFG.n_layers):
+        expected = pattern_stats(cache["pattern", layer])
+        for name in ("entropy", "sink"):
+            torch.testing.assert_close(stats[f"attn.{name}", layer].double(), expected[name],
+                                       atol=1e-5, rtol=1e-4)  # fmt: skip
+        lse = cache["attn_scores", layer].double().logsumexp(-1)
+        torch.testing.assert_close(stats["attn.lse", layer].double(), lse, atol=1e-5, rtol=1e-5)
+
+
 def test_entropy_bounds_for_causal_rows() -> None:
     model = Model(CFG)
     tokens = torch.randint(0, 50, (1, 30), generator=torch.Generator().manual_seed(1))

@@ -5,6 +5,7 @@ import pytest
 import torch
 from workbench.kernels.attention import (
     KINDS,
+    AttentionCall,
     ClippedKernel,
     SigmoidKernel,
     SoftmaxKernel,
@@ -99,10 +100,13 @@ def test_non_contiguous_inputs() -> None:
 
 
 def test_auto_backend_choice() -> None:
-    assert SoftmaxKernel().pick_backend("auto", torch.zeros(1, device="cpu")) == "chunked"
-    assert ClippedKernel().pick_backend("auto", torch.zeros(1, device="cpu")) == "chunked"
+    x = torch.zeros(1, 1, 4, 8)
+    entropy, max_weight = AttentionCall(stats=("entropy",)), AttentionCall(stats=("max_weight",))
+    assert SoftmaxKernel().pick_backend("auto", x, x, entropy) == "sdpa"
+    assert SoftmaxKernel().pick_backend("auto", x, x, max_weight) == "chunked"
+    assert ClippedKernel().pick_backend("auto", x, x, entropy) == "chunked"
     if CUDA:
-        assert SoftmaxKernel().pick_backend("auto", torch.zeros(1, device="cuda")) == "triton"
+        assert SoftmaxKernel().pick_backend("auto", x.cuda(), x.cuda(), entropy) == "triton"
 
 
 def test_triton_rejects_too_large_head_dim() -> None:

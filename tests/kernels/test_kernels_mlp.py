@@ -3,6 +3,7 @@
 import pytest
 import torch
 from workbench.kernels.mlp import ACTIVATIONS, mlp_activation
+from workbench.kernels.mlp.reference import fired, fired_as_float
 
 
 def make_pre(shape=(3, 37, 96), seed=0, dtype=torch.float64):
@@ -31,6 +32,27 @@ def test_stats_against_brute_force_counts() -> None:
     for neuron in range(32):
         assert int(st["fire_count"][neuron]) == int(fired[..., neuron].sum())
     torch.testing.assert_close(st["nonzero_frac"], fired.float().mean(-1))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("threshold", [0.0, 0.5])
+def test_float_firing_mask_equals_the_boolean_definition(threshold, dtype) -> None:
+    """`fired_as_float` (the chunked path's fast form) == `fired`, values at the threshold
+    signed zeros, NaN and inf included."""
+    values = [0.0, -0.0, 0.5, -0.5, 0.49, -0.51, 1e-30, -3.0, 7.0, float("nan"), float("inf")]
+    values = torch.tensor(values, dtype=dtype)
+    pre = torch.cat([values, make_pre((64,), seed=3).to(dtype)])
+    expected = fired(pre, threshold)
+    got = fired_as_float(pre, threshold)
+    assert got.dtype in (torch.float32, torch.float64)
+    assert torch.equal(got, expected.to(got.dtype))
+
+
+def test_padded_rows_are_not_counted() -> None:
+    pre = make_pre((2, 6, 16), seed=4)
+    mask = torch.tensor([[True] * 6, [True] * 2 + [False] * 4])
+    _, got = mlp_activation(pre, act="relu", backend="chunked", token_mask=mask)
+    assert torch.equal(got["fire_count"], (pre[mask] > 0).sum(0))
 
 
 def test_top_k_keeps_the_k_largest() -> None:

@@ -12,6 +12,7 @@ from workbench.kernels.attention.softmax.reference import (
     softmax_stats,
     softmax_weights,
 )
+from workbench.kernels.attention.softmax.sdpa import sdpa_applies, softmax_attention_sdpa
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +30,12 @@ class SoftmaxKernel(AttentionKernel):
 
     def chunked(self, q, k, v, call: AttentionCall, chunk: int):
         return softmax_attention_chunked(q, k, v, call, chunk)
+
+    def sdpa_applies(self, q, k, call: AttentionCall) -> bool:
+        return sdpa_applies(q, k, call)
+
+    def sdpa(self, q, k, v, call: AttentionCall):
+        return softmax_attention_sdpa(q, k, v, call)
 
     def triton(self, q, k, v, call: AttentionCall):
         from workbench.kernels.attention.softmax.triton import softmax_attention_triton
