@@ -86,12 +86,9 @@ def stats_cell(model: Model) -> str:
 def triton_cell(model: Model, family: str) -> str:
     if family != "attention":
         return "no"
-    kind = getattr(type(model.blocks[0].attn), "kernel_kind", None)
-    if kind is None:
-        return "no"
-    from workbench.kernels.attention import BACKENDS
-
-    return f"yes (`{kind}`, stats path)" if "triton" in BACKENDS.get(kind, {}) else "no"
+    # Every attention kernel kind has a Triton backend (kernels/attention/<kind>/triton.py).
+    kernel = getattr(model.blocks[0].attn, "kernel", None)
+    return f"yes (`{kernel.name}`, stats path)" if kernel is not None else "no"
 
 
 def probe(cfg: ModelConfig, family: str, steps: int) -> dict[str, str]:
@@ -147,7 +144,7 @@ one fixed batch a model can also lower the loss by memorizing, so this does not 
 mixer solves copying (the GLU mixer, which mixes no tokens, still memorizes the batch).
 "hook points" = the hooks of the variant's component in block 0 that fired.
 "stats on CPU" = what `run_with_stats` returned
-(attention statistics come from the chunked PyTorch kernels in `workbench.kernels.attention`;
+(attention statistics come from the CPU kernels in `workbench.kernels.attention`;
 MLP statistics from `workbench.core.stats.mlp_stats`). "Triton kernel" = the attention
 statistics path has a Triton kernel of that kind (tested under `TRITON_INTERPRET=1`; the GPU
 tests exist but no GPU has run them yet); the plain forward of every variant is PyTorch.
