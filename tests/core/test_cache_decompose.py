@@ -144,3 +144,14 @@ def test_scale_is_recomputed_when_not_cached() -> None:
         _, partial = model.run_with_cache(TOKENS, names_filter=lambda n: "scale" not in n)
         stack = cache.decompose_resid()
         close(partial.apply_ln_to_stack(stack), cache.apply_ln_to_stack(stack))
+
+
+def test_toggle_autodiff_sets_global_grad_mode() -> None:
+    _, _, cache = run()
+    try:
+        cache.toggle_autodiff(False)
+        assert not torch.is_grad_enabled()
+        cache.toggle_autodiff(True)
+        assert torch.is_grad_enabled()
+    finally:
+        torch.set_grad_enabled(True)
