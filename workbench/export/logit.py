@@ -27,6 +27,7 @@ def logit_lens_figure(result: LogitLensResult) -> go.Figure:
             y=result.layer_labels,
             text=top1,
             texttemplate="%{text}",
+            textfont={"size": 11},
             colorscale="Viridis",
             zmin=0,
             zmax=1,
