@@ -90,8 +90,8 @@ def parity(numbers: dict) -> None:
         "stack_neuron_results(2, apply_ln=True)": lambda c: c.stack_neuron_results(
             2, apply_ln=True
         ),
-        "get_full_resid_decomposition(apply_ln=True)": lambda c: (
-            c.get_full_resid_decomposition(apply_ln=True)
+        "get_full_resid_decomposition(apply_ln=True)": lambda c: c.get_full_resid_decomposition(
+            apply_ln=True
         ),
     }
     with torch.no_grad():
