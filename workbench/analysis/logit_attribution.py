@@ -29,6 +29,7 @@ from workbench.analysis.logit_lens import one_sequence, token_strings
 from workbench.analysis.metadata import ResultMetadata
 from workbench.analysis.registry import register_analysis
 from workbench.analysis.result import Result
+from workbench.analysis.runner import run_batches
 from workbench.core.cache_norm import DecompositionError
 
 
@@ -94,20 +95,22 @@ def compute(
     if not -len(tokens) <= position < len(tokens):
         raise ValueError(f"position {position} is outside the {len(tokens)} tokens")
     position = position % len(tokens)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            logits, cache = model.run_with_cache(tokens[None])
-            final = logits[0, position].float()
-            answer_id, wrong_id = _answer_and_wrong(model, final, answer, wrong)
-            args = dict(tokens=answer_id, incorrect_tokens=wrong_id, pos_slice=position)
-            stack, labels = cache.decompose_resid(pos_slice=position, return_labels=True)
-            component_attr = cache.logit_attrs(stack, **args)[:, 0].float().cpu()
-            head_attr, neuron_attr, note = _unit_attrs(cache, position, args)
-            constant = _constant(model, answer_id, wrong_id)
-    finally:
-        model.train(was_training)
+
+    def attribute(batch: Tensor, _mask: Tensor) -> dict[str, Any]:
+        logits, cache = model.run_with_cache(batch)
+        final = logits[0, position].float().cpu()
+        answer_id, wrong_id = _answer_and_wrong(model, final, answer, wrong)
+        args = dict(tokens=answer_id, incorrect_tokens=wrong_id, pos_slice=position)
+        stack, labels = cache.decompose_resid(pos_slice=position, return_labels=True)
+        heads, neurons, note = _unit_attrs(cache, position, args)
+        return dict(
+            final=final, answer_id=answer_id, wrong_id=wrong_id, labels=labels, note=note,
+            component_attr=cache.logit_attrs(stack, **args)[:, 0].float().cpu(),
+            heads=heads, neurons=neurons, constant=_constant(model, answer_id, wrong_id),
+        )  # fmt: skip
+
+    out = run_batches(model, tokens[None], attribute, batch_size=1, desc="logit attribution")[0]
+    final, answer_id, wrong_id = out["final"], out["answer_id"], out["wrong_id"]
     diff = final[answer_id] - (final[wrong_id] if wrong_id is not None else 0.0)
     meta = ResultMetadata.from_model(
         model,
@@ -119,9 +122,10 @@ def compute(
     return LogitAttributionResult(
         tokens=tokens.cpu(), token_strings=token_strings(model, tokens), position=position,
         answer=answer_id, wrong=wrong_id, answer_string=strings(answer_id),
-        wrong_string=None if wrong_id is None else strings(wrong_id), component_labels=labels,
-        component_attr=component_attr, head_attr=head_attr, neuron_attr=neuron_attr,
-        constant=constant, logit_diff=float(diff), unit_note=note, metadata=meta,
+        wrong_string=None if wrong_id is None else strings(wrong_id),
+        component_labels=out["labels"], component_attr=out["component_attr"],
+        head_attr=out["heads"], neuron_attr=out["neurons"], constant=out["constant"],
+        logit_diff=float(diff), unit_note=out["note"], metadata=meta,
     )  # fmt: skip
 
 

@@ -25,7 +25,7 @@ from torch import Tensor
 from workbench.analysis.metadata import ResultMetadata
 from workbench.analysis.registry import register_analysis
 from workbench.analysis.result import Result
-from workbench.analysis.runner import corpus_tokens, prepare_tokens
+from workbench.analysis.runner import corpus_tokens, prepare_tokens, run_batches
 
 
 @dataclasses.dataclass(frozen=True, eq=False, kw_only=True)
@@ -81,16 +81,14 @@ def _targets(model: Any, tokens: Tensor, target: Any) -> tuple[Tensor, Tensor]:
 
 def _lens_logits(model: Any, tokens: Tensor, positions: Tensor) -> tuple[Tensor, list[str]]:
     """Logits `[layer, pos, vocab]` of the stream before each layer, and the layer labels."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            _, cache = model.run_with_cache(tokens[None], names_filter=lambda n: "resid" in n)
-            resid, labels = cache.accumulated_resid(apply_ln=True, return_labels=True)
-            logits = resid[:, 0, positions.to(resid.device)] @ model.W_U + model.b_U
-    finally:
-        model.train(was_training)
-    return logits.float().cpu(), labels
+
+    def lens(batch: Tensor, _mask: Tensor) -> tuple[Tensor, list[str]]:
+        _, cache = model.run_with_cache(batch, names_filter=lambda n: "resid" in n)
+        resid, labels = cache.accumulated_resid(apply_ln=True, return_labels=True)
+        logits = resid[:, 0, positions.to(resid.device)] @ model.W_U + model.b_U
+        return logits.float().cpu(), labels
+
+    return run_batches(model, tokens[None], lens, batch_size=1, desc="logit lens")[0]
 
 
 def compute(

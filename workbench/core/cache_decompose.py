@@ -157,7 +157,7 @@ class ResidDecompositionMixin:
         """The stream before each layer up to `layer` (`{l}_pre`, with `incl_mid` also
         `{l}_mid`; `final_post` for layer n_layers): `[component, *batch, pos, d_model]`."""
         layer = self._layer(layer, "accumulated_resid")
-        check_mlp_input(self.model, mlp_input or incl_mid, "accumulated_resid")
+        check_mlp_input(self.model, mlp_input, "accumulated_resid")
         n_layers = self.model.cfg.n_layers
         parts, labels = [], []
         for index in range(layer + 1):
