@@ -127,6 +127,16 @@ def test_apply_slice_to_batch_dim(caches) -> None:
         close(sliced_ours["resid_post", 1], sliced_theirs["blocks.1.hook_resid_post"])
 
 
+def test_stack_activation_and_transformer_lens_argument_order(caches) -> None:
+    from workbench.core.cache import ActivationCache
+
+    theirs, ours = caches
+    for name in ("pattern", "resid_mid", "post"):
+        close(ours.stack_activation(name), theirs.stack_activation(name))
+    swapped = ActivationCache(ours.cache_dict, ours.model, False)  # TransformerLens's order
+    assert swapped.model is ours.model and swapped.has_batch_dim is False
+
+
 @pytest.mark.parametrize("norm", ["LN", "RMS"])
 def test_logit_attrs_equals_tl_on_a_folded_bridge(norm) -> None:
     """TransformerLens's `logit_attrs` is right once the final norm's weight is folded into

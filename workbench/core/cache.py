@@ -53,6 +53,8 @@ class ActivationCache(ResidDecompositionMixin, UnitDecompositionMixin):
     def __init__(
         self, cache_dict: dict[str, Tensor], has_batch_dim: bool = True, model: Any = None
     ) -> None:
+        if not isinstance(has_batch_dim, bool):  # TransformerLens's order: (dict, model, bool)
+            has_batch_dim, model = (model if isinstance(model, bool) else True), has_batch_dim
         self.cache_dict = cache_dict
         self.has_batch_dim = has_batch_dim
         self.model = model

@@ -259,6 +259,13 @@ class ResidDecompositionMixin:
             directions = directions * NormFold.of(self.model.ln_final, "ln_final").weight
         return directions
 
+    def stack_activation(
+        self, activation_name: str, layer: int = -1, sublayer_type: str | None = None
+    ) -> Float[Tensor, "layer ..."]:
+        """One activation stacked over the layers before `layer` (-1: all)."""
+        layer = self._layer(layer, "stack_activation")
+        return torch.stack([self[activation_name, index, sublayer_type] for index in range(layer)])
+
     def apply_slice_to_batch_dim(self, batch_slice: SliceLike):
         """A cache with every tensor sliced on its batch dimension (an int drops it)."""
         if not self.has_batch_dim:
