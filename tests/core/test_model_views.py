@@ -37,6 +37,7 @@ def test_products_stay_factored_and_correct() -> None:
     torch.testing.assert_close((fm @ m).AB, fm.AB @ m, atol=1e-4, rtol=0)
     torch.testing.assert_close((m.T @ fm).AB, m.T @ fm.AB, atol=1e-4, rtol=0)
     torch.testing.assert_close((fm @ fm).AB, fm.AB @ fm.AB, atol=1e-3, rtol=1e-5)
+    assert (fm @ m).mdim == 4 and (m.T @ fm).mdim == 4  # through the narrow middle
     torch.testing.assert_close(fm[1, 2].AB, fm.AB[1, 2])
     torch.testing.assert_close(fm.T.AB, fm.AB.mT)
     with pytest.raises(IndexError, match="leading dimensions"):

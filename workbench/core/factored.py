@@ -74,17 +74,17 @@ class FactoredMatrix:
             return self.A @ (self.B @ other)
         if other.shape[-2] != self.rdim:
             raise ValueError(f"matmul: {list(self.shape)} @ {list(other.shape)}")
-        # keep the smaller inner dimension as the factorization's middle
-        if other.shape[-1] < self.mdim:
-            return FactoredMatrix(self.AB, other)
-        return FactoredMatrix(self.A, self.B @ other)
+        # stay factored through the narrow middle (never forms ldim x rdim when mdim < rdim)
+        if self.mdim < self.rdim:
+            return FactoredMatrix(self.A, self.B @ other)
+        return FactoredMatrix(self.AB, other)
 
     def __rmatmul__(self, other: Tensor) -> Any:
         if other.dim() == 1:
             return (other @ self.A) @ self.B
-        if other.shape[-2] < self.mdim:
-            return FactoredMatrix(other, self.AB)
-        return FactoredMatrix(other @ self.A, self.B)
+        if self.mdim < self.ldim:
+            return FactoredMatrix(other @ self.A, self.B)
+        return FactoredMatrix(other, self.AB)
 
     def __mul__(self, scalar: float | Tensor) -> FactoredMatrix:
         if isinstance(scalar, Tensor) and scalar.numel() > 1:
