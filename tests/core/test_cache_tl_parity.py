@@ -104,6 +104,16 @@ def test_get_full_resid_decomposition(caches, kwargs) -> None:
     check(caches, "get_full_resid_decomposition", **kwargs)
 
 
+@pytest.mark.parametrize("project", ["1d", "2d"])
+def test_get_full_resid_decomposition_projected(caches, project) -> None:
+    direction = torch.randn(32, 2, generator=torch.Generator().manual_seed(3))
+    onto = direction[:, 0] if project == "1d" else direction
+    for kwargs in ({"apply_ln": True}, {"layer": 1, "mlp_input": True, "apply_ln": True}, {}):
+        ours, theirs = both(caches, "get_full_resid_decomposition", project_output_onto=onto,
+                            pos_slice=-1, **kwargs)  # fmt: skip
+        close(ours, theirs)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [{}, {"layer": 1}, {"layer": 1, "mlp_input": True}, {"layer": 0, "batch_slice": [0, 2]},

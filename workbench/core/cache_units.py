@@ -229,32 +229,38 @@ class UnitDecompositionMixin:
         `pos_embed` and `bias` (the summed `b_O`/`b_out`): the stack sums to it exactly."""
         layer = self._layer(layer, "get_full_resid_decomposition")
         check_mlp_input(self.model, mlp_input, "get_full_resid_decomposition")
+        project = project_output_onto
+
+        def finish(part: Tensor) -> Tensor:  # norm, then projection, one part at a time
+            if apply_ln:
+                part = self.apply_ln_to_stack(part, layer, mlp_input, pos_slice)
+            return self._projected(part, project)
+
         heads, labels = self.stack_head_results(
             layer + (1 if mlp_input else 0), return_labels=True, pos_slice=pos_slice
         )
-        parts = [heads]
-        if layer > 0 and expand_neurons:
-            neurons, names = self.stack_neuron_results(layer, pos_slice, return_labels=True)
+        parts = [finish(heads)]
+        if layer > 0 and expand_neurons:  # projected before the d_model axis is formed
+            neurons, names = self.stack_neuron_results(
+                layer, pos_slice, return_labels=True, apply_ln=apply_ln,
+                project_output_onto=project, mlp_input=mlp_input,
+            )  # fmt: skip
             parts.append(neurons)
             labels += names
         elif layer > 0:
             mlps, names = self.decompose_resid(
                 layer, mode="mlp", pos_slice=pos_slice, incl_embeds=False, return_labels=True
             )
-            parts.append(mlps)
+            parts.append(finish(mlps))
             labels += names
         for key, label in (("hook_embed", "embed"), ("hook_pos_embed", "pos_embed")):
             if key in self.cache_dict:
-                parts.append(apply_slice(self[key], pos_slice, -2)[None])
+                parts.append(finish(apply_slice(self[key], pos_slice, -2)[None]))
                 labels.append(label)
         bias = accumulated_bias(self.model, layer, mlp_input, include_mlp_biases=expand_neurons)
-        parts.append(bias.expand(heads.shape[1:])[None].to(heads.dtype))
+        parts.append(finish(bias.expand(heads.shape[1:])[None].to(heads.dtype)))
         labels.append("bias")
         stack = torch.cat(parts)
-        if apply_ln:
-            stack = self.apply_ln_to_stack(stack, layer, mlp_input, pos_slice)
-        if project_output_onto is not None:
-            stack = stack @ project_output_onto.to(stack.dtype)
         return (stack, labels) if return_labels else stack
 
 
