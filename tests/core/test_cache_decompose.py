@@ -109,6 +109,14 @@ def test_post_norm_refuses_every_decomposition() -> None:
         cache.apply_ln_to_stack(cache.accumulated_resid(layer=1), layer=1)
 
 
+def test_embed_norm_refuses_decompositions() -> None:
+    _, _, cache = run(embed_norm=True)
+    with pytest.raises(DecompositionError, match="embed_norm"):
+        cache.decompose_resid()
+    with pytest.raises(DecompositionError, match="embed_norm"):
+        cache.stack_head_results()
+
+
 def test_parallel_block_refuses_mlp_input() -> None:
     _, _, cache = run(block="parallel")
     close(cache.decompose_resid().sum(0), cache["resid_post", -1])
