@@ -10,7 +10,12 @@ Example:
 """
 
 # Built-in analyses register themselves on import.
-from workbench.analysis import entropy, overview  # (register themselves)
+from workbench.analysis import (  # (register themselves)
+    entropy,
+    logit_attribution,
+    logit_lens,
+    overview,
+)
 from workbench.analysis.display import display_static
 from workbench.analysis.fingerprint import fingerprint_tokens
 from workbench.analysis.metadata import ResultMetadata
@@ -32,6 +37,8 @@ __all__ = [
     "corpus_tokens",
     "display_static",
     "entropy",
+    "logit_attribution",
+    "logit_lens",
     "fingerprint_tokens",
     "get_analysis",
     "overview",

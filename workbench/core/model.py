@@ -17,6 +17,7 @@ from workbench.core.config import ModelConfig
 from workbench.core.context import ForwardContext
 from workbench.core.hooks import HookedModule, HookPoint
 from workbench.core.inputs import check_tokens
+from workbench.core.model_views import ModelViewsMixin
 from workbench.core.padding import (
     check_attention_mask,
     encode_batch,
@@ -56,7 +57,7 @@ class Unembed(nn.Module):
         return x @ w_u + self.b_U
 
 
-class Model(HookedModule):
+class Model(ModelViewsMixin, HookedModule):
     """A transformer whose every interesting tensor passes through a named `HookPoint`.
 
     Example:
@@ -177,7 +178,7 @@ class Model(HookedModule):
 
         with self.hooks(fwd_hooks=[(name, save) for name in names]):
             out = self(*model_args, **model_kwargs)
-        cache = ActivationCache(store)
+        cache = ActivationCache(store, model=self)
         return out, cache.remove_batch_dim() if remove_batch_dim else cache
 
     def supported_stats(self) -> dict[str, set[str]]:

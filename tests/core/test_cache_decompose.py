@@ -1,0 +1,165 @@
+"""Decompositions on workbench-native models: exact where they should be, refused elsewhere.
+
+References are the model's own forward pass (cached streams, each norm's `hook_normalized`,
+the logits), never the decomposition code.
+"""
+
+import pytest
+import torch
+from reference_model import randomize_parameters
+
+from workbench.core.cache import ActivationCache
+from workbench.core.cache_norm import DecompositionError
+from workbench.core.config import ModelConfig
+from workbench.core.model import Model
+from workbench.core.model_views import ViewError
+
+TOKENS = torch.randint(0, 40, (2, 8), generator=torch.Generator().manual_seed(0))
+SMALL = dict(d_model=32, n_layers=2, n_heads=4, d_mlp=64, d_vocab=40, n_ctx=16)
+
+
+def run(**overrides):
+    model = Model(ModelConfig(**{**SMALL, **overrides})).eval()
+    randomize_parameters(model)
+    with torch.no_grad():
+        logits, cache = model.run_with_cache(TOKENS)
+    return model, logits, cache
+
+
+def close(a, b) -> None:
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("norm", ["layernorm", "rmsnorm", "crmsnorm"])
+def test_decompositions_sum_to_the_stream(norm) -> None:
+    model, _, cache = run(norm=norm)
+    with torch.no_grad():
+        final = cache["resid_post", -1]
+        close(cache.decompose_resid().sum(0), final)
+        for expand in (True, False):
+            close(cache.get_full_resid_decomposition(expand_neurons=expand).sum(0), final)
+        mid = cache.get_full_resid_decomposition(layer=1, mlp_input=True).sum(0)
+        close(mid, cache["resid_mid", 1])
+        heads = cache.stack_head_results(layer=1, incl_remainder=True)
+        close(heads.sum(0), cache["resid_pre", 1])
+
+
+@pytest.mark.parametrize("norm", ["layernorm", "rmsnorm", "crmsnorm"])
+def test_folded_norm_rebuilds_each_norm_output(norm) -> None:
+    """sum_i lin(c_i) / s * w (+ b) is what each norm hands on: ln1, ln2 and ln_final."""
+    model, _, cache = run(norm=norm)
+    targets = [(0, False, "blocks.0.ln1"), (1, True, "blocks.1.ln2"), (2, False, "ln_final")]
+    with torch.no_grad():
+        for layer, mlp_input, name in targets:
+            stack = cache.decompose_resid(layer=layer, mlp_input=mlp_input)
+            folded = cache.apply_ln_to_stack(stack, layer, mlp_input=mlp_input).sum(0)
+            module = model.get_submodule(name)
+            rebuilt = folded * module.w + (module.b if hasattr(module, "b") else 0)
+            close(rebuilt, cache[f"{name}.hook_normalized"])
+
+
+@pytest.mark.parametrize("norm", ["layernorm", "rmsnorm", "crmsnorm"])
+def test_logit_attributions_sum_to_the_logit_difference(norm) -> None:
+    model, logits, cache = run(norm=norm)
+    right, wrong = TOKENS[:, -1], TOKENS[:, 0]
+    with torch.no_grad():
+        stack = cache.get_full_resid_decomposition(pos_slice=-1)
+        attrs = cache.logit_attrs(stack, tokens=right, incorrect_tokens=wrong, pos_slice=-1)
+        # the constants logit_attrs leaves out: final-norm bias through W_U, and b_U
+        w_u, b_u = model.unembed.W_U, model.unembed.b_U
+        bias = getattr(model.ln_final, "b", torch.zeros(32))
+        const = bias @ (w_u[:, right] - w_u[:, wrong]) + b_u[right] - b_u[wrong]
+    rows = torch.arange(2)
+    diff = logits[rows, -1, right] - logits[rows, -1, wrong]
+    close(attrs.sum(0) + const, diff)
+
+
+def test_logit_lens_last_layer_is_the_model_logits() -> None:
+    model, logits, cache = run(norm="rmsnorm")
+    with torch.no_grad():
+        resid = cache.accumulated_resid(apply_ln=True)
+        close(resid[-1] @ model.W_U + model.b_U, logits)
+
+
+def test_gated_attention_heads_decompose_exactly() -> None:
+    """The gate multiplies z before `hook_z`, so z @ W_O still sums to attn_out."""
+    model, _, cache = run(attention="gated")
+    with torch.no_grad():
+        heads = cache.stack_head_results(layer=1)
+        close(heads.sum(0) + model.blocks[0].attn.b_O, cache["attn_out", 0])
+
+
+def test_peri_norm_refuses_per_head_results_but_decomposes_sublayers() -> None:
+    _, _, cache = run(norm_placement="peri")
+    with torch.no_grad():
+        close(cache.decompose_resid().sum(0), cache["resid_post", -1])
+        with pytest.raises(DecompositionError, match="peri.*decompose_resid"):
+            cache.stack_head_results()
+        with pytest.raises(DecompositionError, match="peri"):
+            cache.stack_neuron_results(2)
+
+
+def test_post_norm_refuses_every_decomposition() -> None:
+    _, _, cache = run(norm_placement="post")
+    with pytest.raises(DecompositionError, match="post.*residual sum"):
+        cache.decompose_resid()
+    with pytest.raises(DecompositionError, match="post"):
+        cache.get_full_resid_decomposition()
+    with pytest.raises(DecompositionError, match="into layer 1"):
+        cache.apply_ln_to_stack(cache.accumulated_resid(layer=1), layer=1)
+
+
+def test_embed_norm_refuses_decompositions() -> None:
+    _, _, cache = run(embed_norm=True)
+    with pytest.raises(DecompositionError, match="embed_norm"):
+        cache.decompose_resid()
+    with pytest.raises(DecompositionError, match="embed_norm"):
+        cache.stack_head_results()
+
+
+def test_parallel_block_refuses_mlp_input() -> None:
+    _, _, cache = run(block="parallel")
+    close(cache.decompose_resid().sum(0), cache["resid_post", -1])
+    with pytest.raises(DecompositionError, match="parallel.*reads resid_pre"):
+        cache.decompose_resid(layer=1, mlp_input=True)
+
+
+def test_variants_without_heads_or_neurons_name_the_layer() -> None:
+    model, _, cache = run(attention="mamba")
+    with pytest.raises(DecompositionError, match=r"blocks\.0\.attn is a .*no attention heads"):
+        cache.stack_head_results()
+    with pytest.raises(ViewError, match=r"blocks\.0\.attn is a .* has no W_Q"):
+        model.W_Q  # noqa: B018
+    model, _, cache = run(mlp={"name": "moe", "n_experts": 2, "k": 1})
+    with pytest.raises(DecompositionError, match=r"blocks\.0\.mlp .*mixture of experts"):
+        cache.stack_neuron_results(1)
+
+
+def test_missing_views_and_model_are_clear_errors() -> None:
+    model, _, cache = run(position="rotary")
+    with pytest.raises(ViewError, match="position 'rotary' has no learned"):
+        model.W_pos  # noqa: B018
+    with pytest.raises(ValueError, match="needs the model"):
+        ActivationCache(dict(cache.items())).decompose_resid()
+    with pytest.raises(ValueError, match="layer must be in"):
+        cache.decompose_resid(layer=5)
+
+
+def test_scale_is_recomputed_when_not_cached() -> None:
+    """A cache without hook_scale (names_filter) gives the same folded stack."""
+    model, _, cache = run()
+    with torch.no_grad():
+        _, partial = model.run_with_cache(TOKENS, names_filter=lambda n: "scale" not in n)
+        stack = cache.decompose_resid()
+        close(partial.apply_ln_to_stack(stack), cache.apply_ln_to_stack(stack))
+
+
+def test_toggle_autodiff_sets_global_grad_mode() -> None:
+    _, _, cache = run()
+    try:
+        cache.toggle_autodiff(False)
+        assert not torch.is_grad_enabled()
+        cache.toggle_autodiff(True)
+        assert torch.is_grad_enabled()
+    finally:
+        torch.set_grad_enabled(True)
