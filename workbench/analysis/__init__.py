@@ -10,7 +10,7 @@ Example:
 """
 
 # Built-in analyses register themselves on import.
-from workbench.analysis import entropy, overview  # (register themselves)
+from workbench.analysis import diagrams, entropy, overview  # (register themselves)
 from workbench.analysis.display import display_static
 from workbench.analysis.fingerprint import fingerprint_tokens
 from workbench.analysis.metadata import ResultMetadata
@@ -30,6 +30,7 @@ __all__ = [
     "ResultMetadata",
     "StatsOverviewResult",
     "corpus_tokens",
+    "diagrams",
     "display_static",
     "entropy",
     "fingerprint_tokens",
