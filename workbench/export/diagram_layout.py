@@ -359,6 +359,21 @@ def expansion(depth: int | None = None, expanded: set[str] | None = None):
     return is_open
 
 
+def first_block_open(root: Node) -> set[str]:
+    """Ids to draw open: the root, the first block's ancestors and everything inside it."""
+    path: list[Node] = []
+
+    def find(node: Node, trail: list[Node]) -> bool:
+        if node.kind == "block":
+            path.extend(trail + [node])
+            return True
+        return any(find(child, trail + [node]) for child in node.children)
+
+    if not find(root, []):
+        return {root.id}
+    return {n.id for n in path[:-1]} | {n.id for n in path[-1].walk()}
+
+
 def layout(
     root: Node, depth: int | None = None, expanded: set[str] | None = None, title: str = ""
 ) -> Scene:

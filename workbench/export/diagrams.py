@@ -14,25 +14,9 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from workbench.analysis.diagram_nodes import Node
 from workbench.analysis.diagrams import DiagramResult
-from workbench.export.diagram_layout import Scene, layout
+from workbench.export.diagram_layout import Scene, first_block_open, layout
 from workbench.export.registry import figure
-
-
-def first_block_open(root: Node) -> set[str]:
-    """Ids to draw open: the root, the first block's ancestors and everything inside it."""
-    path: list[Node] = []
-
-    def find(node: Node, trail: list[Node]) -> bool:
-        if node.kind == "block":
-            path.extend(trail + [node])
-            return True
-        return any(find(child, trail + [node]) for child in node.children)
-
-    if not find(root, []):
-        return {root.id}
-    return {n.id for n in path[:-1]} | {n.id for n in path[-1].walk()}
 
 
 def _shape(item: dict[str, Any]) -> dict[str, Any] | None:
