@@ -1,6 +1,7 @@
 """Circuit diagrams (Abbott 2024) extracted from the model: every registered variant,
 structure snapshots, sizes from the trace, FLOPs against torch's FlopCounterMode."""
 
+import functools
 import json
 import os
 import xml.dom.minidom
@@ -32,8 +33,11 @@ def variant_model(family: str, name: str) -> Model:
     return tiny(**{FIELD_OF[family]: name}, **extra)
 
 
-def result_model_params(family, name):
-    return list(variant_model(family, name).parameters())
+@functools.cache
+def variant_result(family: str, name: str) -> tuple[Model, DiagramResult]:
+    """One model and diagram per variant, shared by the tests below (built once)."""
+    model = variant_model(family, name)
+    return model, compute(model, seq_len=8)
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +47,11 @@ def signatures() -> dict[str, str]:
 
 @pytest.mark.parametrize(("family", "name"), VARIANTS, ids=[f"{f}-{n}" for f, n in VARIANTS])
 def test_every_variant_renders_and_matches_its_structure(family, name, signatures):
-    result = compute(variant_model(family, name), seq_len=8)
+    model, result = variant_result(family, name)
     svg = result.to_svg()
     xml.dom.minidom.parseString(svg)  # well-formed XML
     assert not [n.id for n in result.root.walk() if n.kind == "unknown"]  # every class has a rule
-    params = sum(p.numel() * p.element_size() for p in result_model_params(family, name))
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
     assert result.root.param_bytes == params  # every parameter drawn exactly once
     signature = result.root.signature()
     key = f"{family}/{name}"
@@ -57,9 +61,20 @@ def test_every_variant_renders_and_matches_its_structure(family, name, signature
     assert signatures.get(key) == signature, f"structure of {key} changed (see the snapshot)"
 
 
+@pytest.mark.parametrize(("family", "name"), VARIANTS, ids=[f"{f}-{n}" for f, n in VARIANTS])
+def test_each_hook_belongs_to_one_box_of_its_cached_shape(family, name):
+    model, result = variant_result(family, name)
+    _, cache = model.run_with_cache(torch.arange(8)[None])
+    leaves = [n for n in result.root.walk() if n.hook and not n.children]
+    hooks = [n.hook for n in leaves]
+    assert len(hooks) == len(set(hooks)), "two boxes claim the same hook point"
+    for node in leaves:
+        assert [a.size for a in node.output] == list(cache[node.hook].shape), node.id
+
+
 def test_variants_differ_where_their_computation_differs():
     def labels(family, name):
-        return [n.label for n in compute(variant_model(family, name), seq_len=8).root.walk()]
+        return [n.label for n in variant_result(family, name)[1].root.walk()]
 
     assert "sigmoid(s + b)" in labels("attention", "sigmoid")
     assert "softmax" in labels("attention", "softmax")

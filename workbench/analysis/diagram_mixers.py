@@ -79,7 +79,6 @@ def _rotation(prefix: str, ctx: PartContext) -> Node | None:
             ctx,
             cost=ELEMENT_COST["rotate"],
             kind="rotate",
-            reduced=("d_head",),
             params=params if n == "q" else 0,
             note="rotates d_head by an angle set by pos",
         )
@@ -88,7 +87,9 @@ def _rotation(prefix: str, ctx: PartContext) -> Node | None:
     return group(f"{prefix}.rotate", label, boxes, layout="tuple")
 
 
-def _heads(module: nn.Module, prefix: str, ctx: PartContext) -> Node:
+def _heads(module: nn.Module, prefix: str, ctx: PartContext, gated: bool) -> Node:
+    """Scores, weighting, mix with V. A gated module applies its gate before `hook_z`, so
+    then the mix box is not the hooked tensor (the gate box is)."""
     q = ctx.wires(f"{prefix}.hook_rot_q" if ctx.has(f"{prefix}.hook_rot_q") else f"{prefix}.hook_q")
     scores_hook, pattern_hook = f"{prefix}.hook_attn_scores", f"{prefix}.hook_pattern"
     scores_wires = ctx.wires(scores_hook)
@@ -123,7 +124,7 @@ def _heads(module: nn.Module, prefix: str, ctx: PartContext) -> Node:
         "contract",
         out=ctx.wires(z_hook),
         inputs=(scores_wires, ctx.wires(f"{prefix}.hook_v")),
-        hook=z_hook,
+        hook=None if gated else z_hook,
         joined=("key_pos",),
         contraction=size_of(scores_wires, "key_pos", z_hook),
         itemsize=ctx.itemsize(z_hook),
@@ -162,7 +163,7 @@ def _gate(module: nn.Module, prefix: str, x: tuple[Axis, ...], ctx: PartContext)
         f"{prefix}.gated",
         "z * gate",
         z,
-        None,
+        f"{prefix}.hook_z",
         ctx,
         cost=1,
         kind="multiply",
@@ -173,13 +174,18 @@ def _gate(module: nn.Module, prefix: str, x: tuple[Axis, ...], ctx: PartContext)
 
 @diagram_rule(QKVAttention)
 def attention_diagram(module, prefix: str, x: tuple[Axis, ...], ctx: PartContext) -> Node:
-    parts = [_qkv(module, prefix, x, ctx), _rotation(prefix, ctx), _heads(module, prefix, ctx)]
-    if isinstance(module, GatedAttentionModule):
+    gated = isinstance(module, GatedAttentionModule)
+    parts = [
+        _qkv(module, prefix, x, ctx),
+        _rotation(prefix, ctx),
+        _heads(module, prefix, ctx, gated),
+    ]
+    if gated:
         parts += _gate(module, prefix, x, ctx)
     parts.append(_out(module, prefix, ctx.wires(f"{prefix}.hook_z"), x))
     label, _, _ = _weighting(module)
-    gated = ", gated" if isinstance(module, GatedAttentionModule) else ""
-    return group(prefix, f"attention ({label}{gated})", parts, kind="attention")
+    suffix = ", gated" if gated else ""
+    return group(prefix, f"attention ({label}{suffix})", parts, kind="attention")
 
 
 def _state_wires(q: tuple[Axis, ...], prefix: str) -> tuple[Axis, ...]:
@@ -189,8 +195,9 @@ def _state_wires(q: tuple[Axis, ...], prefix: str) -> tuple[Axis, ...]:
     )
 
 
-def _recurrent(module, prefix, x, ctx, first: list[Node], state_label: str, per_token: int):
-    """Q, K, V, the mixer's own steps, a state box (a contraction over pos) and the read-out."""
+def _recurrent(module, prefix, x, ctx, first, state_label: str, per_token: int, z_after=False):
+    """Q, K, V, the mixer's own steps, a state box (a contraction over pos) and the read-out
+    (`z_after`: `hook_z` comes after a later step, so the read-out is not hooked)."""
     q = ctx.wires(f"{prefix}.hook_q")
     n_pos = size_of(q, "pos", prefix)
     state = leaf(
@@ -210,7 +217,7 @@ def _recurrent(module, prefix, x, ctx, first: list[Node], state_label: str, per_
         "contract",
         out=ctx.wires(z_hook),
         inputs=(q,),
-        hook=z_hook,
+        hook=None if z_after else z_hook,
         joined=("d_head",),
         contraction=size_of(q, "d_head", prefix),
     )
@@ -222,13 +229,13 @@ def _recurrent(module, prefix, x, ctx, first: list[Node], state_label: str, per_
 def linear_attention_diagram(module, prefix, x, ctx) -> Node:
     q = ctx.wires(f"{prefix}.hook_q")
     phi = elementwise(f"{prefix}.phi", "phi = 1 + elu (q, k)", q, None, ctx, cost=3)
-    parts = _recurrent(module, prefix, x, ctx, [phi], "S += phi(k)^T v", 1)
+    parts = _recurrent(module, prefix, x, ctx, [phi], "S += phi(k)^T v", 1, z_after=True)
     parts.append(
         elementwise(
             f"{prefix}.norm",
             "RMSNorm",
             ctx.wires(f"{prefix}.hook_z"),
-            None,
+            f"{prefix}.hook_z",
             ctx,
             cost=ELEMENT_COST["rmsnorm"],
             kind="reduce",

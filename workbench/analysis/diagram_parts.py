@@ -33,8 +33,8 @@ class PartContext:
     trace: Trace
     positions: nn.Module | None = None  # the model's position module (rotation, ALiBi)
 
-    def wires(self, hook: str) -> tuple[Axis, ...]:
-        return self.trace.wires(hook)
+    def wires(self, hook: str, names: tuple[str, ...] | None = None) -> tuple[Axis, ...]:
+        return self.trace.wires(hook, names)
 
     def itemsize(self, hook: str) -> int:
         return self.trace.itemsize(hook)
@@ -113,9 +113,13 @@ def linear(
     params: int,
     out: tuple[Axis, ...] | None = None,
     bias: bool = True,
+    names: tuple[str, ...] | None = None,
+    shape_only: bool = False,
 ) -> Node:
-    """A contraction of `x` with a weight: the `joined` axes of `x` are summed over."""
-    out = ctx.wires(hook) if out is None else out
+    """A contraction of `x` with a weight: the `joined` axes of `x` are summed over. The
+    output wires are those of `hook`; `shape_only`: the box's own output has no hook point,
+    `hook` only lends its (equal) shape, so the box is not linked to it."""
+    out = ctx.wires(hook, names) if out is None else out
     contraction = numel(tuple(a for a in x if a.name in joined))
     return leaf(
         node_id,
@@ -123,7 +127,7 @@ def linear(
         "linear",
         out=out,
         inputs=(x,),
-        hook=hook,
+        hook=None if shape_only else hook,
         joined=joined,
         contraction=contraction,
         per_element=1.0 if bias else 0.0,

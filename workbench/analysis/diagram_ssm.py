@@ -34,6 +34,7 @@ def mamba_diagram(module, prefix, x, ctx) -> Node:
                 joined=("d_model",),
                 params=param_bytes(module, "W_in"),
                 bias=False,
+                shape_only=True,  # hook_conv is after the convolution
             ),
             linear(
                 f"{prefix}.in_gate",
@@ -44,6 +45,8 @@ def mamba_diagram(module, prefix, x, ctx) -> Node:
                 joined=("d_model",),
                 params=0,
                 bias=False,
+                names=("batch", "pos", "d_inner"),
+                shape_only=True,  # hook_gate is after the SiLU
             ),
         ],
         layout="tuple",
@@ -128,6 +131,7 @@ def glu_mixer_diagram(module, prefix, x, ctx) -> Node:
                 joined=("d_model",),
                 params=param_bytes(module, "W_gate"),
                 bias=False,
+                shape_only=True,  # hook_post is after the product
             ),
             linear(
                 f"{prefix}.lin",
@@ -138,6 +142,7 @@ def glu_mixer_diagram(module, prefix, x, ctx) -> Node:
                 joined=("d_model",),
                 params=param_bytes(module, "W_in"),
                 bias=False,
+                shape_only=True,
             ),
         ],
         layout="tuple",

@@ -85,14 +85,16 @@ class Trace:
     def has(self, hook: str) -> bool:
         return hook in self.shapes
 
-    def wires(self, hook: str) -> tuple[Axis, ...]:
-        """The labelled axes of the tensor at `hook`, sizes as traced."""
+    def wires(self, hook: str, names: tuple[str, ...] | None = None) -> tuple[Axis, ...]:
+        """The labelled axes of the tensor at `hook`, sizes as traced. `names` overrides the
+        layout table where one hook name means different axes in different modules (the
+        Mamba mixer's `hook_gate` is `[batch, pos, d_inner]`, gated attention's per head)."""
         if hook not in self.shapes:
             raise KeyError(
                 f"hook {hook!r} did not run in the traced forward pass. "
                 f"{suggest(hook, sorted(self.shapes))}"
             )
-        shape, names = self.shapes[hook], axis_names(hook)
+        shape, names = self.shapes[hook], names or axis_names(hook)
         if len(shape) != len(names):
             raise ValueError(
                 f"hook {hook!r} traced a tensor of shape {list(shape)}, but its layout "

@@ -176,7 +176,7 @@ def _box(node: Node, collapsed: bool) -> Unit:
     marks += [f"over: {', '.join(node.reduced)}"] if node.reduced else []
     cost = format_cost(node.flops, node.act_bytes + node.param_bytes)
     lines = [label, *marks, cost]
-    if node.kind == "add" and not collapsed:
+    if node.kind == "add" and node.label == "+" and not collapsed:
         r = 9.0
         items = [
             {"t": "circle", "cx": r, "cy": r, "r": r, "id": node.id, "fill": "#fff"},
