@@ -155,12 +155,23 @@ def test_json_round_trip_keeps_the_structure(tmp_path):
     assert loaded.to_svg() == result.to_svg()
 
 
+def test_given_tokens_set_the_traced_length_and_export_writes_svg_and_tex(tmp_path):
+    result = compute(tiny(), torch.arange(5)[None])
+    assert result.seq_len == 5 and result.metadata.n_tokens == 5
+    svg = result.export(tmp_path / "d.svg")
+    xml.dom.minidom.parseString(svg.read_text())
+    assert json.loads((tmp_path / "d.svg.json").read_text())["model_name"] == "workbench-model"
+    assert result.export(tmp_path / "d.tex").read_text().startswith("\\documentclass")
+
+
 def test_bad_inputs_raise_with_names():
     model = tiny()
     with pytest.raises(ValueError, match="seq_len must be in"):
         compute(model, seq_len=17)
     with pytest.raises(KeyError, match="Did you mean"):
         compute(model, seq_len=4).root.find("blocks.0.atn")
+    with pytest.raises(ValueError, match="either data or seq_len"):
+        compute(model, torch.arange(4)[None], seq_len=4)
 
 
 def test_tikz_compiles_with_pdflatex(tmp_path):

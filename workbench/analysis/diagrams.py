@@ -21,6 +21,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -69,18 +71,32 @@ class DiagramResult(Result):
         expanded down to `depth` levels below it (None: everything)."""
         from workbench.export.diagram_svg import diagram_svg
 
-        return diagram_svg(self._subtree(root), depth=depth, title=self._title(root))
+        return diagram_svg(self._subtree(root), depth=depth, title=self.title(root))
 
     def to_tikz(self, root: str | None = None, depth: int | None = None) -> str:
         """A standalone LaTeX document (TikZ) of the same drawing as `to_svg`."""
         from workbench.export.diagram_tikz import diagram_tikz
 
-        return diagram_tikz(self._subtree(root), depth=depth, title=self._title(root))
+        return diagram_tikz(self._subtree(root), depth=depth, title=self.title(root))
+
+    def export(self, path: str | Path, style: str = "paper", width: str = "single") -> Path:
+        """`.svg`: the diagram's own SVG, `.tex`: its TikZ document (every group open), each
+        with `<path>.json` metadata; other formats (PDF, PNG) go through the plotly figure."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in (".svg", ".tex"):
+            return super().export(path, style=style, width=width)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_svg() if suffix == ".svg" else self.to_tikz())
+        record = {"format": suffix[1:], **self.metadata.to_dict()}
+        path.with_name(path.name + ".json").write_text(json.dumps(record, indent=1, default=str))
+        return path
 
     def _subtree(self, root: str | None) -> Node:
         return self.root if root is None else self.root.find(root)
 
-    def _title(self, root: str | None) -> str:
+    def title(self, root: str | None = None) -> str:
+        """Model name, the drawn subtree and the traced shape, for figure titles."""
         where = "" if root is None else f" / {root}"
         return f"{self.metadata.model_name}{where} (batch {self.batch}, pos {self.seq_len})"
 

@@ -97,7 +97,7 @@ def scene_figure(scene: Scene) -> go.Figure:
 def diagram_figure(result: DiagramResult) -> go.Figure:
     """The model, its first block open down to single operations."""
     root = result.root
-    scene = layout(root, expanded=first_block_open(root), title=result._title(None))
+    scene = layout(root, expanded=first_block_open(root), title=result.title(None))
     fig = scene_figure(scene)
     fig.update_layout(meta={"model_name": result.metadata.model_name})
     return fig

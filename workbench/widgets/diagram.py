@@ -41,7 +41,7 @@ class CircuitDiagram(WorkbenchWidget):
         measured(result.root, stats)  # refuse a wrong stats type now, not on the first click
         self._result, self._stats = result, stats
         self._ids = {node.id: node for node in result.root.walk()}
-        super().__init__(title=result._title(None), **kwargs)
+        super().__init__(title=result.title(None), **kwargs)
         self.observe(self._relayout, names="expanded")
         self.observe(self._describe, names="selected")
         self.expanded = sorted(first_block_open(result.root))
