@@ -84,16 +84,19 @@ def test_run_with_stats_and_summary_show_per_head_entropy(model, result):
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed")
-def test_browser_code_draws_labels_as_text(result, tmp_path):
+def test_browser_code_draws_labels_as_text_and_a_click_opens_a_group(result, tmp_path):
     widget = CircuitDiagram(result)
     widget.select(node="blocks.0.attn.weights")
     bundle = tmp_path / "view.mjs"
     bundle.write_text(widget._esm)
     traits = {k: getattr(widget, k) for k in ("scene", "expanded", "details", "selected", "title")}
     harness = Path(__file__).parent / "js" / "render_diagram.mjs"
-    done = subprocess.run([NODE, str(harness), str(bundle), json.dumps(traits)],
+    done = subprocess.run([NODE, str(harness), str(bundle), json.dumps(traits), "blocks.1"],
                           capture_output=True, text=True, timeout=20, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert "softmax" in out["texts"] and "blocks.0.attn.hook_pattern" in out["texts"]
     assert out["rects"] == sum(1 for i in widget.scene["items"] if i["t"] == "rect")
+    # a click on the closed block 1 selects it and opens it
+    assert ["selected", {"node": "blocks.1"}] in out["sets"]
+    assert ["expanded", sorted([*widget.expanded, "blocks.1"])] in out["sets"]

@@ -81,6 +81,7 @@ function drawDiagram(model, root, view) {
   for (const item of scene.items) {
     const node = wbDiagramItem(item);
     if (item.id) {
+      node.setAttribute("data-node", item.id);
       if (item.id === selected) node.setAttribute("stroke", "#D55E00");
       node.style.cursor = "pointer";
       node.addEventListener("click", (event) => {
