@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,7 @@ def _format_flops(flops: int) -> str:
 
 
 def report_section(report: Any, result: DiagramResult) -> None:
-    """The diagram (first block opened) and the costs per level."""
+    """The model (blocks closed), its first block in full, and the costs per level."""
     report.add_markdown(
         "## Neural circuit diagram (Abbott 2024)\n"
         f"Generated from the model itself: one forward pass at pos {result.seq_len} recorded "
@@ -157,11 +158,14 @@ def report_section(report: Any, result: DiagramResult) -> None:
         "operations; `join:` names the axes a contraction sums over, `over:` the axis a "
         f"reduction runs along. Total: {_format_flops(result.total_flops)} per forward pass."
     )
-    report.add_result(result, caption="The model with its first block opened (zoom in).")
-    rows = [
-        (node_id, label, _format_flops(flops), f"{size / 1024:.1f} KiB")
-        for node_id, label, flops, size in result.costs(depth=1)
-    ]
+    report.add_result(result, caption="The model, one box per block (FLOPs, memory).")
+    first_block = next((n.id for n in result.root.walk() if n.kind == "block"), None)
+    if first_block is not None:  # our own SVG: labels are escaped text, so it is trusted
+        svg = result.to_svg(root=first_block)
+        caption = f"<figcaption>{html.escape(first_block)}, every operation.</figcaption>"
+        report.add_html(f'<figure style="overflow-x: auto">{svg}{caption}</figure>')
+    rows = [(node_id, label, _format_flops(flops), f"{size / 1024:.1f} KiB")
+            for node_id, label, flops, size in result.costs(depth=1)]  # fmt: skip
     report.add_table(rows, header=["node", "box", "FLOPs", "memory (activations + params)"])
 
 

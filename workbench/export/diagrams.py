@@ -1,8 +1,10 @@
-"""The paper figure of `DiagramResult`: the circuit diagram as a plotly figure (for the HTML
-report and `export()`), drawn from the same layout as `to_svg` / `to_tikz`.
+"""The paper figure of `DiagramResult`, for the HTML report and `export()` to PDF/PNG.
 
-The figure shows the whole model with its first block opened down to single operations and
-the other blocks collapsed, so a report of a deep model stays readable.
+The figure is the model with its blocks closed (one box each: embedding, blocks, final norm,
+unembedding, with their costs). It is the diagram's own SVG placed as a vector image in a
+plotly figure, so text scales with the drawing at any size (plotly's own text would keep its
+pixel size and overlap when the figure is shrunk to a column). `result.export("x.svg")` and
+`result.to_svg(root=...)` give any level in full.
 
 Example:
     >>> diagram_figure(result).write_html("diagram.html")
@@ -10,94 +12,40 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+import base64
 
 import plotly.graph_objects as go
 
 from workbench.analysis.diagrams import DiagramResult
-from workbench.export.diagram_layout import Scene, first_block_open, layout
+from workbench.export.diagram_layout import Scene, layout
+from workbench.export.diagram_svg import scene_svg
 from workbench.export.registry import figure
 
-
-def _shape(item: dict[str, Any]) -> dict[str, Any] | None:
-    line = {
-        "color": item.get("color", "#333"),
-        "width": item.get("width", 0.9),
-        "dash": "dash" if item.get("dash") else "solid",
-    }
-    if item["t"] == "rect":
-        fill = "rgba(0,0,0,0)" if item["fill"] == "none" else item["fill"]
-        return {
-            "type": "rect",
-            "x0": item["x"],
-            "y0": item["y"],
-            "x1": item["x"] + item["w"],
-            "y1": item["y"] + item["h"],
-            "fillcolor": fill,
-            "line": line,
-            "layer": "below",
-        }
-    if item["t"] == "line":
-        return {
-            "type": "line",
-            "x0": item["x1"],
-            "y0": item["y1"],
-            "x1": item["x2"],
-            "y1": item["y2"],
-            "line": line,
-        }
-    if item["t"] == "circle":
-        r = item["r"]
-        return {
-            "type": "circle",
-            "x0": item["cx"] - r,
-            "y0": item["cy"] - r,
-            "x1": item["cx"] + r,
-            "y1": item["cy"] + r,
-            "fillcolor": item["fill"],
-            "line": line,
-        }
-    return None
+MAX_WIDTH_PX = 960  # the report's text column; wider diagrams are scaled down (zoom in)
 
 
 def scene_figure(scene: Scene) -> go.Figure:
-    """A plotly figure of a laid-out scene (shapes and text annotations, pixel coordinates)."""
-    shapes = [s for s in map(_shape, scene.items) if s is not None]
-    anchors = {"middle": "center", "start": "left", "end": "right"}
-    notes = [
-        {
-            "x": t["x"],
-            "y": t["y"],
-            "text": t["s"],
-            "showarrow": False,
-            "xanchor": anchors[t["anchor"]],
-            "yanchor": "bottom",
-            "font": {"size": t["size"], "color": t["fill"]},
-        }
-        for t in scene.items
-        if t["t"] == "text"
-    ]
+    """A plotly figure showing the scene's SVG as one image in pixel coordinates."""
+    svg = base64.b64encode(scene_svg(scene).encode()).decode("ascii")
+    width = min(scene.width, MAX_WIDTH_PX)
+    height = scene.height * width / scene.width
     fig = go.Figure()
+    fig.add_layout_image(
+        source=f"data:image/svg+xml;base64,{svg}", xref="x", yref="y", x=0, y=0,
+        sizex=scene.width, sizey=scene.height, sizing="stretch", layer="below",
+    )  # fmt: skip
     fig.update_layout(
-        shapes=shapes,
-        annotations=notes,
-        width=int(scene.width) + 40,
-        height=int(scene.height) + 40,
-        plot_bgcolor="white",
-        paper_bgcolor="white",
-        margin={"l": 20, "r": 20, "t": 20, "b": 20},
-        showlegend=False,
+        width=int(width) + 20, height=int(height) + 20, plot_bgcolor="white",
+        paper_bgcolor="white", margin={"l": 10, "r": 10, "t": 10, "b": 10}, showlegend=False,
         xaxis={"visible": False, "range": [0, scene.width]},
         yaxis={"visible": False, "range": [scene.height, 0], "scaleanchor": "x"},
-    )
+    )  # fmt: skip
     return fig
 
 
 @figure.register(DiagramResult)
 def diagram_figure(result: DiagramResult) -> go.Figure:
-    """The model, its first block open down to single operations."""
-    root = result.root
-    scene = layout(root, expanded=first_block_open(root), title=result.title(None))
-    fig = scene_figure(scene)
+    """The model with its blocks closed."""
+    fig = scene_figure(layout(result.root, depth=1, title=result.title()))
     fig.update_layout(meta={"model_name": result.metadata.model_name})
     return fig
