@@ -4,6 +4,9 @@ structure snapshots, sizes from the trace, FLOPs against torch's FlopCounterMode
 import functools
 import json
 import os
+import re
+import shutil
+import subprocess
 import xml.dom.minidom
 from pathlib import Path
 
@@ -88,6 +91,9 @@ def test_variants_differ_where_their_computation_differs():
 
 def test_softmax_is_marked_on_key_pos_and_contractions_name_their_axes():
     root = compute(tiny(), seq_len=8).root
+    assert "causal mask" in root.find("blocks.0.attn.scores").note
+    encoder = compute(tiny(causal=False), seq_len=8).root
+    assert encoder.find("blocks.0.attn.scores").note == "no causal mask"
     assert root.find("blocks.0.attn.weights").reduced == ("key_pos",)
     assert root.find("blocks.0.attn.scores").joined == ("d_head",)
     assert root.find("blocks.0.attn.mix").joined == ("key_pos",)
@@ -174,21 +180,25 @@ def test_bad_inputs_raise_with_names():
         compute(model, torch.arange(4)[None], seq_len=4)
 
 
-def test_tikz_compiles_with_pdflatex(tmp_path):
-    tex = compute(tiny(mlp="swiglu"), seq_len=4).to_tikz(root="blocks.0")
-    assert tex.startswith("\\documentclass") and "d\\_model 32" in tex
-    import shutil
-    import subprocess
+def swiglu_tikz() -> str:
+    return compute(tiny(mlp="swiglu"), seq_len=4).to_tikz(root="blocks.0")
 
-    if shutil.which("pdflatex") is None:
-        pytest.skip("pdflatex is not installed")
-    (tmp_path / "d.tex").write_text(tex)
-    run = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "d.tex"],
-        cwd=tmp_path,
-        capture_output=True,
-        timeout=60,
-    )
+
+def test_tikz_is_a_well_formed_standalone_document():
+    tex = swiglu_tikz()
+    assert tex.startswith("\\documentclass") and "d\\_model 32" in tex
+    defined = set(re.findall(r"\\definecolor\{(\w+)\}", tex))
+    used = set(re.findall(r"(?:fill|draw|text)=(c\d+)", tex))
+    assert used and used <= defined  # every colour is defined before use
+    body = re.sub(r"\\[{}]", "", tex)  # escaped braces are text
+    assert body.count("{") == body.count("}")
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_tikz_compiles_with_pdflatex(tmp_path):
+    (tmp_path / "d.tex").write_text(swiglu_tikz())
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "d.tex"], cwd=tmp_path,
+                         capture_output=True, timeout=60)  # fmt: skip
     assert run.returncode == 0, run.stdout[-2000:]
     assert (tmp_path / "d.pdf").read_bytes().startswith(b"%PDF")
 

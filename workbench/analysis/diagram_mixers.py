@@ -104,7 +104,7 @@ def _heads(module: nn.Module, prefix: str, ctx: PartContext, gated: bool) -> Nod
         joined=("d_head",),
         contraction=size_of(q, "d_head", scores_hook),
         itemsize=ctx.itemsize(scores_hook),
-        note="causal mask: keys after the query are -inf",
+        note="causal mask: keys after the query are -inf" if ctx.causal else "no causal mask",
     )
     label, cost, normalizes = _weighting(module)
     pattern = elementwise(

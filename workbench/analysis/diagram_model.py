@@ -177,7 +177,7 @@ def _unembedding(model, trace: Trace, x: tuple[Axis, ...]) -> Node:
 
 def model_diagram(model, trace: Trace) -> Node:
     """The whole model: embedding, blocks (or a loop), final norm, unembedding."""
-    ctx = PartContext(trace, positions=model.pos_embed)
+    ctx = PartContext(trace, positions=model.pos_embed, causal=bool(model.cfg.causal))
     parts = _embedding(model, ctx) + _blocks(model, ctx)
     x = parts[-1].output
     if model.ln_final is not None:

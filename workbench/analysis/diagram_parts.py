@@ -32,6 +32,7 @@ class PartContext:
 
     trace: Trace
     positions: nn.Module | None = None  # the model's position module (rotation, ALiBi)
+    causal: bool = True  # decoder (keys after the query are masked) or encoder
 
     def wires(self, hook: str, names: tuple[str, ...] | None = None) -> tuple[Axis, ...]:
         return self.trace.wires(hook, names)
