@@ -187,7 +187,7 @@ def swiglu_tikz() -> str:
 def test_tikz_is_a_well_formed_standalone_document():
     tex = swiglu_tikz()
     assert tex.startswith("\\documentclass") and "d\\_model 32" in tex
-    defined = set(re.findall(r"\\definecolor\{(\w+)\}", tex))
+    defined = set(re.findall(r"\\definecolor\{(\w+)\}\{HTML\}\{[0-9A-F]{6}\}", tex))
     used = set(re.findall(r"(?:fill|draw|text)=(c\d+)", tex))
     assert used and used <= defined  # every colour is defined before use
     body = re.sub(r"\\[{}]", "", tex)  # escaped braces are text

@@ -1,5 +1,7 @@
 """TikZ of a circuit diagram: the same primitives as the SVG, as a standalone LaTeX
-document (`pdflatex diagram.tex` gives a cropped PDF). Labels are escaped for LaTeX.
+document (`pdflatex diagram.tex` gives a cropped PDF). Labels are escaped for LaTeX. Only
+`standalone` and TikZ are needed: text is Computer Modern Sans in LaTeX's default encoding
+(no font packages to be missing), with `|`, `<`, `>` as the text symbols it lacks.
 
 Example:
     >>> Path("block.tex").write_text(diagram_tikz(result.root.find("blocks.0")))
@@ -24,6 +26,9 @@ _ESCAPES = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "|": r"\textbar{}",  # the default (OT1) text font has no |, < or >
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
 }
 
 
@@ -33,6 +38,16 @@ def latex_escape(text: str) -> str:
 
 def _pt(x: float, y: float) -> str:
     return f"({x / PX_PER_CM:.3f},{-y / PX_PER_CM:.3f})"
+
+
+def _hex6(hex_color: str) -> str:
+    """`#abc` or `#aabbcc` as the six hex digits xcolor's HTML model requires."""
+    digits = hex_color.lstrip("#").upper()
+    if len(digits) == 3:
+        digits = "".join(ch * 2 for ch in digits)
+    if len(digits) != 6:
+        raise ValueError(f"not a hex colour: {hex_color!r}")
+    return digits
 
 
 def _color(hex_color: str, names: dict[str, str]) -> str:
@@ -80,12 +95,10 @@ def _command(item: dict[str, Any], names: dict[str, str]) -> str:
 def scene_tikz(scene: Scene) -> str:
     names: dict[str, str] = {}
     commands = [_command(item, names) for item in scene.items]
-    colors = [f"\\definecolor{{{n}}}{{HTML}}{{{h.lstrip('#').upper()}}}" for h, n in names.items()]
+    colors = [f"\\definecolor{{{n}}}{{HTML}}{{{_hex6(h)}}}" for h, n in names.items()]
     return "\n".join(
         [
             r"\documentclass[tikz, border=4pt]{standalone}",
-            r"\usepackage[T1]{fontenc}",
-            r"\usepackage{helvet}",
             r"\begin{document}",
             *colors,
             r"\begin{tikzpicture}",
