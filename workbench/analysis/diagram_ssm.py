@@ -16,54 +16,60 @@ from workbench.analysis.diagram_parts import (
 from workbench.variants.selective_ssm import GLUMixer, SelectiveSSM
 
 
-@diagram_rule(SelectiveSSM)
-def mamba_diagram(module, prefix, x, ctx) -> Node:
-    conv_hook, gate_hook = f"{prefix}.hook_conv", f"{prefix}.hook_gate"
-    inner = ctx.wires(conv_hook)
+def _projection(prefix: str, label: str, x, hook: str, ctx: PartContext, params: int, names=None):
+    """An in-projection without bias whose output has no hook point of its own: `hook`
+    (later in the computation, same shape) only lends its shape."""
+    return linear(
+        f"{prefix}",
+        label,
+        x,
+        hook,
+        ctx,
+        joined=("d_model",),
+        params=params,
+        bias=False,
+        names=names,
+        shape_only=True,
+    )
+
+
+def _out_projection(module, prefix: str, hidden, x, axis: str) -> Node:
+    return leaf(
+        f"{prefix}.out",
+        "W_out",
+        "linear",
+        out=x,
+        inputs=(hidden,),
+        joined=(axis,),
+        contraction=size_of(hidden, axis, prefix),
+        param_bytes=param_bytes(module, "W_out"),
+    )
+
+
+def _mamba_in(module, prefix: str, x, ctx: PartContext) -> Node:
+    branch = _projection(
+        f"{prefix}.in_branch",
+        "W_in (branch)",
+        x,
+        f"{prefix}.hook_conv",
+        ctx,
+        param_bytes(module, "W_in"),
+    )
+    gate = _projection(
+        f"{prefix}.in_gate",
+        "W_in (gate)",
+        x,
+        f"{prefix}.hook_gate",
+        ctx,
+        0,
+        names=("batch", "pos", "d_inner"),
+    )
+    return group(f"{prefix}.in", "W_in: branch, gate", [branch, gate], layout="tuple")
+
+
+def _mamba_scan(module, prefix: str, inner, ctx: PartContext) -> list[Node]:
+    """Delta, B and C from the conv output, then the selective scan (a state box)."""
     d_state = module.W_B.shape[1]
-    w_in = group(
-        f"{prefix}.in",
-        "W_in: branch, gate",
-        [
-            linear(
-                f"{prefix}.in_branch",
-                "W_in (branch)",
-                x,
-                conv_hook,
-                ctx,
-                joined=("d_model",),
-                params=param_bytes(module, "W_in"),
-                bias=False,
-                shape_only=True,  # hook_conv is after the convolution
-            ),
-            linear(
-                f"{prefix}.in_gate",
-                "W_in (gate)",
-                x,
-                gate_hook,
-                ctx,
-                joined=("d_model",),
-                params=0,
-                bias=False,
-                names=("batch", "pos", "d_inner"),
-                shape_only=True,  # hook_gate is after the SiLU
-            ),
-        ],
-        layout="tuple",
-    )
-    k = module.conv.shape[1]
-    conv = leaf(
-        f"{prefix}.conv",
-        f"causal conv (width {k}) + SiLU",
-        "conv",
-        out=inner,
-        inputs=(inner,),
-        hook=conv_hook,
-        joined=("pos",),
-        contraction=k,
-        per_element=ELEMENT_COST["silu"],
-        param_bytes=param_bytes(module, "conv"),
-    )
     delta = linear(
         f"{prefix}.delta",
         "delta = softplus(u W_dt + b)",
@@ -84,66 +90,61 @@ def mamba_diagram(module, prefix, x, ctx) -> Node:
         contraction=2 * size_of(inner, "d_inner", prefix),
         param_bytes=param_bytes(module, "W_B", "W_C"),
     )
+    out_hook = f"{prefix}.hook_ssm_out"
     scan = leaf(
         f"{prefix}.scan",
         "scan h = exp(delta A) h + delta B u; y = C h + D u",
         "state",
-        out=ctx.wires(f"{prefix}.hook_ssm_out"),
+        out=ctx.wires(out_hook),
         inputs=(inner, bc_out),
-        hook=f"{prefix}.hook_ssm_out",
+        hook=out_hook,
         joined=("d_state",),
         contraction=2 * d_state,
         param_bytes=param_bytes(module, "A_log", "D"),
         note="sequential over pos; state d_inner x d_state",
     )
+    return [delta, bc, scan]
+
+
+@diagram_rule(SelectiveSSM)
+def mamba_diagram(module, prefix, x, ctx) -> Node:
+    conv_hook = f"{prefix}.hook_conv"
+    inner, k = ctx.wires(conv_hook), module.conv.shape[1]
+    conv = leaf(
+        f"{prefix}.conv",
+        f"causal conv (width {k}) + SiLU",
+        "conv",
+        out=inner,
+        inputs=(inner,),
+        hook=conv_hook,
+        joined=("pos",),
+        contraction=k,
+        per_element=ELEMENT_COST["silu"],
+        param_bytes=param_bytes(module, "conv"),
+    )
     gated = elementwise(
         f"{prefix}.gated", "y * SiLU(gate)", inner, None, ctx, cost=1, kind="multiply"
     )
-    out = leaf(
-        f"{prefix}.out",
-        "W_out",
-        "linear",
-        out=x,
-        inputs=(inner,),
-        joined=("d_inner",),
-        contraction=size_of(inner, "d_inner", prefix),
-        param_bytes=param_bytes(module, "W_out"),
-    )
-    return group(
-        prefix, "Mamba selective SSM", [w_in, conv, delta, bc, scan, gated, out], kind="attention"
-    )
+    parts = [
+        _mamba_in(module, prefix, x, ctx),
+        conv,
+        *_mamba_scan(module, prefix, inner, ctx),
+        gated,
+        _out_projection(module, prefix, inner, x, "d_inner"),
+    ]
+    return group(prefix, "Mamba selective SSM", parts, kind="attention")
 
 
 @diagram_rule(GLUMixer)
 def glu_mixer_diagram(module, prefix, x, ctx) -> Node:
-    post = f"{prefix}.hook_post"
+    post = f"{prefix}.hook_post"  # after the product: the projections only borrow its shape
     hidden = ctx.wires(post)
     pair = group(
         f"{prefix}.in",
         "W_gate, W_in",
         [
-            linear(
-                f"{prefix}.gate",
-                "W_gate",
-                x,
-                post,
-                ctx,
-                joined=("d_model",),
-                params=param_bytes(module, "W_gate"),
-                bias=False,
-                shape_only=True,  # hook_post is after the product
-            ),
-            linear(
-                f"{prefix}.lin",
-                "W_in",
-                x,
-                post,
-                ctx,
-                joined=("d_model",),
-                params=param_bytes(module, "W_in"),
-                bias=False,
-                shape_only=True,
-            ),
+            _projection(f"{prefix}.gate", "W_gate", x, post, ctx, param_bytes(module, "W_gate")),
+            _projection(f"{prefix}.lin", "W_in", x, post, ctx, param_bytes(module, "W_in")),
         ],
         layout="tuple",
     )
@@ -156,16 +157,9 @@ def glu_mixer_diagram(module, prefix, x, ctx) -> Node:
         cost=ELEMENT_COST["silu"] + 1,
         kind="multiply",
     )
-    out = leaf(
-        f"{prefix}.out",
-        "W_out",
-        "linear",
-        out=x,
-        inputs=(hidden,),
-        joined=("d_mlp",),
-        contraction=size_of(hidden, "d_mlp", prefix),
-        param_bytes=param_bytes(module, "W_out"),
-    )
     return group(
-        prefix, "GLU mixer (per token, no mixing over pos)", [pair, act, out], kind="attention"
+        prefix,
+        "GLU mixer (per token, no mixing over pos)",
+        [pair, act, _out_projection(module, prefix, hidden, x, "d_mlp")],
+        kind="attention",
     )
