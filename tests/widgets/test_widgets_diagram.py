@@ -100,3 +100,53 @@ def test_browser_code_draws_labels_as_text_and_a_click_opens_a_group(result, tmp
     # a click on the closed block 1 selects it and opens it
     assert ["selected", {"node": "blocks.1"}] in out["sets"]
     assert ["expanded", sorted([*widget.expanded, "blocks.1"])] in out["sets"]
+
+
+PAGE = """<html><body><div id=el></div><script type=module>
+const traits = TRAITS;
+window.sets = [];
+const model = { get: (k) => traits[k], on() {}, off() {}, save_changes() {},
+  set: (k, v) => { traits[k] = v; window.sets.push([k, v]); } };
+const blob = new Blob([ESM], { type: "text/javascript" });
+const view = (await import(URL.createObjectURL(blob))).default;
+view.render({ model, el: document.getElementById("el") });
+window.done = true;
+</script></body></html>"""
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian chromium")
+def test_pan_zoom_and_click_in_chromium(result, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    widget = CircuitDiagram(result)
+    traits = {k: getattr(widget, k) for k in ("scene", "expanded", "details", "selected", "title")}
+    page_file = tmp_path / "page.html"
+    page_file.write_text(
+        PAGE.replace("TRAITS", json.dumps(traits)).replace("ESM", json.dumps(widget._esm))
+    )
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1200, "height": 700})
+        errors = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.goto(page_file.as_uri())
+        page.wait_for_function("window.done === true")
+        view_box = "document.querySelector('svg.wb-diagram').getAttribute('viewBox')"
+        box = lambda: [float(v) for v in page.evaluate(view_box).split()]  # noqa: E731
+        start, start_text = box(), page.evaluate(view_box)
+        page.mouse.move(600, 200)
+        page.mouse.wheel(0, -300)
+        page.wait_for_function(f"{view_box} !== {json.dumps(start_text)}")
+        assert box()[2] < start[2]  # zoomed in
+        page.mouse.move(600, 250)
+        page.mouse.down()
+        page.mouse.move(400, 250, steps=5)
+        page.mouse.up()
+        assert box()[0] > 0  # panned right
+        page.click("text=fit")
+        page.click('[data-node="blocks.1"]')
+        sets = page.evaluate("window.sets")
+        browser.close()
+    assert not errors
+    assert ["selected", {"node": "blocks.1"}] in sets
+    assert ["expanded", sorted([*widget.expanded, "blocks.1"])] in sets

@@ -2,6 +2,8 @@
 // Drag pans, the wheel zooms; a click on a box selects it (details below), a click on a
 // group's box or frame opens or closes it. Labels go in with textContent only.
 
+const WB_DIAGRAM_START_PX = 1100;
+
 function wbDiagramItem(item) {
   if (item.t === "rect") {
     const attrs = { x: item.x, y: item.y, width: item.w, height: item.h, rx: item.r, fill: item.fill, stroke: "#333", "stroke-width": 0.9 };
@@ -62,7 +64,8 @@ function drawDiagram(model, root, view) {
   const scene = model.get("scene") || { width: 1, height: 1, items: [] };
   const tools = wbEl("div", "wb-diagram-tools");
   const svg = wbSvg("svg", { class: "wb-diagram", width: "100%", height: Math.min(560, scene.height + 10), "font-family": "Helvetica, Arial, sans-serif" });
-  if (!view.box) view.box = [0, 0, scene.width, scene.height];
+  // start at about 1:1 on the left end (labels readable); "fit" shows everything
+  if (!view.box) view.box = [0, 0, Math.min(scene.width, WB_DIAGRAM_START_PX), scene.height];
   const setBox = () => svg.setAttribute("viewBox", view.box.join(" "));
   setBox();
   const zoom = (factor) => {
