@@ -9,13 +9,12 @@ Example:
     >>> result.to_json("overview.json"); Result.from_json("overview.json")
 """
 
-# Built-in analyses register themselves on import.
-from workbench.analysis import (  # (register themselves)
-    entropy,
-    logit_attribution,
-    logit_lens,
-    overview,
-)
+# Built-in analyses register themselves on import; the import order is the report's order.
+# isort: off
+from workbench.analysis import overview, entropy
+from workbench.analysis import logit_lens, logit_attribution, diagrams
+
+# isort: on
 from workbench.analysis.display import display_static
 from workbench.analysis.fingerprint import fingerprint_tokens
 from workbench.analysis.metadata import ResultMetadata
@@ -35,6 +34,7 @@ __all__ = [
     "ResultMetadata",
     "StatsOverviewResult",
     "corpus_tokens",
+    "diagrams",
     "display_static",
     "entropy",
     "logit_attribution",

@@ -4,7 +4,12 @@
 """
 
 # Figure modules register themselves with `figure` on import.
-from workbench.export import entropy, logit, overview  # noqa: F401  (register their figures)
+from workbench.export import (  # noqa: F401  (register their figures)
+    diagrams,
+    entropy,
+    logit,
+    overview,
+)
 from workbench.export.figures import (
     ChromiumNotFoundError,
     chromium_path,

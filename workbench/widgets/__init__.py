@@ -8,7 +8,12 @@ Example:
 """
 
 # View modules register themselves with `view` on import.
-from workbench.widgets import entropy, logit, overview  # noqa: F401  (register their views)
+from workbench.widgets import (  # noqa: F401  (register their views)
+    diagram,
+    entropy,
+    logit,
+    overview,
+)
 from workbench.widgets._arrays import decode_array, encode_array
 from workbench.widgets._base import WorkbenchWidget
 from workbench.widgets.attention import (
@@ -19,6 +24,7 @@ from workbench.widgets.attention import (
 )
 from workbench.widgets.charts import BarChart, LineChart
 from workbench.widgets.code import CodeView, code_to_html, highlight_python
+from workbench.widgets.diagram import CircuitDiagram
 from workbench.widgets.heatmap import Heatmap
 from workbench.widgets.linking import SelectionLink, link_selection
 from workbench.widgets.registry import view
@@ -29,6 +35,7 @@ __all__ = [
     "AttentionDashboard",
     "AttentionPattern",
     "BarChart",
+    "CircuitDiagram",
     "CodeView",
     "Heatmap",
     "LineChart",

@@ -1,0 +1,187 @@
+"""Blocks and the whole model as diagrams: residual splits and joins, norm placement, the
+block layout (sequential or parallel), looped blocks, embedding and unembedding.
+
+Example:
+    >>> root = model_diagram(model, trace_shapes(model, tokens))
+    >>> [child.label for child in root.children]
+    ['embed W_E', '+ positions (learned)', 'block 0', 'block 1', 'LayerNorm', 'unembed W_U']
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+# the rule modules register themselves on import
+from workbench.analysis import diagram_mixers, diagram_mlps, diagram_ssm  # noqa: F401
+from workbench.analysis.diagram_nodes import ELEMENT_COST, Axis, Node, axes, group, leaf
+from workbench.analysis.diagram_parts import PartContext, build_part, param_bytes
+from workbench.analysis.diagram_trace import Trace
+from workbench.variants.block_layout import ParallelLayout
+
+
+def _add(node_id: str, x: tuple[Axis, ...], hook: str | None, ctx: PartContext, terms=2) -> Node:
+    size = ctx.itemsize(hook) if hook is not None else 4
+    return leaf(
+        node_id,
+        "+",
+        "add",
+        out=x,
+        inputs=(x,) * terms,
+        hook=hook,
+        per_element=ELEMENT_COST["add"] * (terms - 1),
+        itemsize=size,
+    )
+
+
+def _branch(block, which: str, prefix: str, x: tuple[Axis, ...], ctx: PartContext) -> list[Node]:
+    """Input norm (unless post-LN), the sublayer, output norm (peri-LN)."""
+    n = "1" if which == "attn" else "2"
+    norm_in, norm_out = getattr(block, f"ln{n}"), getattr(block, f"ln{n}_out")
+    parts: list[Node] = []
+    if norm_in is not None and not block.placement.norm_after_add:
+        parts.append(build_part(norm_in, f"{prefix}.ln{n}", x, ctx))
+    module = getattr(block, which)
+    parts.append(build_part(module, f"{prefix}.{which}", parts[-1].output if parts else x, ctx))
+    if norm_out is not None:
+        parts.append(build_part(norm_out, f"{prefix}.ln{n}_out", parts[-1].output, ctx))
+    return parts
+
+
+def _residual(block, which: str, prefix: str, x, ctx: PartContext, hook: str) -> list[Node]:
+    """x + branch(x): the stream is copied around the branch and added back at the join
+    (post-LN normalizes the sum afterwards)."""
+    parts = _branch(block, which, prefix, x, ctx)
+    post_ln = block.placement.norm_after_add
+    join_hook = None if post_ln else hook
+    step = group(
+        f"{prefix}.{which}_residual",
+        f"+ {which}",
+        [*parts, _add(f"{prefix}.{which}_add", x, join_hook, ctx)],
+        layout="residual",
+        hook=join_hook,
+    )
+    if not post_ln:
+        return [step]
+    n = "1" if which == "attn" else "2"
+    return [step, build_part(getattr(block, f"ln{n}"), f"{prefix}.ln{n}", x, ctx)]
+
+
+def block_diagram(block: nn.Module, prefix: str, ctx: PartContext, label: str = "") -> Node:
+    """One block, read from its layout and its norm placement."""
+    x = ctx.wires(f"{prefix}.hook_resid_pre")
+    label = label or f"block {block.layer}"
+    if isinstance(block.layout, ParallelLayout):
+        attn = group(f"{prefix}.attn_branch", "attn", _branch(block, "attn", prefix, x, ctx))
+        mlp = group(f"{prefix}.mlp_branch", "mlp", _branch(block, "mlp", prefix, x, ctx))
+        join = _add(f"{prefix}.add", x, f"{prefix}.hook_resid_post", ctx, terms=3)
+        body = [group(f"{prefix}.parallel", "x + attn + mlp", [attn, mlp, join], layout="parallel")]
+    else:
+        body = _residual(block, "attn", prefix, x, ctx, f"{prefix}.hook_resid_mid")
+        body += _residual(block, "mlp", prefix, body[-1].output, ctx, f"{prefix}.hook_resid_post")
+    return group(prefix, label, body, kind="block", hook=f"{prefix}.hook_resid_post")
+
+
+def _tied_to(blocks: nn.ModuleList, i: int) -> int | None:
+    """The earlier block whose parameters block `i` uses (looped models), else None."""
+    if any(True for _ in blocks[i].parameters()):
+        return None
+    for j in range(i):
+        params = dict(blocks[j].named_parameters())
+        if params and all(_get(blocks[i], name) is p for name, p in params.items()):
+            return j
+    return None
+
+
+def _get(module: nn.Module, dotted: str):
+    for part in dotted.split("."):
+        module = getattr(module, part, None)
+    return module
+
+
+def _blocks(model, ctx: PartContext) -> list[Node]:
+    """Every block; a looped model shows its cycle of `period` blocks once, repeated."""
+    blocks = model.blocks
+    tied = [_tied_to(blocks, i) for i in range(len(blocks))]
+    period = next((i for i, t in enumerate(tied) if t is not None), None)
+    if period is None or any(t != i % period for i, t in enumerate(tied) if i >= period):
+        return [block_diagram(b, f"blocks.{i}", ctx) for i, b in enumerate(blocks)]
+    cycle = [block_diagram(blocks[i], f"blocks.{i}", ctx) for i in range(period)]
+    repeat, rest = divmod(len(blocks), period)
+    note = f"iteration i uses the weights of block i % {period}; its hooks are blocks.i.*"
+    nodes = [
+        group(
+            "blocks.loop",
+            f"looped x{repeat}",
+            cycle,
+            layout="loop",
+            repeat=repeat,
+            kind="loop",
+            note=note,
+        )
+    ]
+    for i in range(len(blocks) - rest, len(blocks)):
+        nodes.append(block_diagram(blocks[i], f"blocks.{i}", ctx, f"block {i} (= {i % period})"))
+    return nodes
+
+
+def _embedding(model, ctx: PartContext) -> list[Node]:
+    embedded = ctx.wires("hook_embed")
+    tokens = embedded[:2]
+    parts = [
+        leaf(
+            "embed",
+            "embed W_E",
+            "embed",
+            out=embedded,
+            inputs=(tokens,),
+            hook="hook_embed",
+            param_bytes=param_bytes(model.embed),
+            itemsize=ctx.itemsize("hook_embed"),
+        )
+    ]
+    if ctx.has("hook_pos_embed"):
+        kind = type(model.pos_embed).__name__.removesuffix("Positions").lower()
+        parts.append(
+            leaf(
+                "pos_embed",
+                f"+ positions ({kind})",
+                "add",
+                out=embedded,
+                inputs=(embedded, ctx.wires("hook_pos_embed")),
+                hook="hook_pos_embed",
+                per_element=1.0,
+                param_bytes=param_bytes(model.pos_embed),
+            )
+        )
+    if model.ln_embed is not None:
+        parts.append(build_part(model.ln_embed, "ln_embed", embedded, ctx))
+    return parts
+
+
+def _unembedding(model, trace: Trace, x: tuple[Axis, ...]) -> Node:
+    batch, pos, vocab = trace.output_shape
+    out = axes(("batch", batch), ("pos", pos), ("d_vocab", vocab))
+    tied = " (tied to W_E)" if model.unembed.tied_to is not None else ""
+    return leaf(
+        "unembed",
+        f"unembed W_U{tied}",
+        "linear",
+        out=out,
+        inputs=(x,),
+        joined=("d_model",),
+        contraction=x[-1].size,
+        per_element=1.0,
+        param_bytes=param_bytes(model.unembed),
+    )
+
+
+def model_diagram(model, trace: Trace) -> Node:
+    """The whole model: embedding, blocks (or a loop), final norm, unembedding."""
+    ctx = PartContext(trace, positions=model.pos_embed, causal=bool(model.cfg.causal))
+    parts = _embedding(model, ctx) + _blocks(model, ctx)
+    x = parts[-1].output
+    if model.ln_final is not None:
+        parts.append(build_part(model.ln_final, "ln_final", x, ctx))
+    if model.unembed is not None:
+        parts.append(_unembedding(model, trace, x))
+    return group("model", model.cfg.name, parts, kind="model")
