@@ -10,7 +10,7 @@ Example:
 """
 
 # Built-in analyses register themselves on import.
-from workbench.analysis import entropy, overview  # (register themselves)
+from workbench.analysis import entropy, overview, sparsity  # (register themselves)
 from workbench.analysis.display import display_static
 from workbench.analysis.fingerprint import fingerprint_tokens
 from workbench.analysis.metadata import ResultMetadata
@@ -40,4 +40,5 @@ __all__ = [
     "registered_analyses",
     "result_type",
     "run_batches",
+    "sparsity",
 ]
