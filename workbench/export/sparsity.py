@@ -1,0 +1,62 @@
+"""Paper figures of the activation sparsity results (registered per result type). Every axis
+that shows a firing fraction names the metric: "nonzero fraction (|a| > 0)" for ReLU-family
+MLPs, "thresholded fraction (|a| > t)" otherwise.
+
+Example:
+    >>> sparsity_figure(compute(model)).write_html("sparsity.html")
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from workbench.analysis.sparsity import SparsityResult
+from workbench.analysis.top_contexts import TopContextsResult
+from workbench.export.registry import figure
+
+
+@figure.register(SparsityResult)
+def sparsity_figure(result: SparsityResult) -> go.Figure:
+    """Left: per layer the firing fraction over tokens (box 25-75%, whiskers 5-95%, median,
+    dashed mean), in percent of d_mlp. Right: each layer's neurons sorted by firing frequency
+    (log scale), with the dead and always-on counts in the legend."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=["per token", "per neuron (sorted)"])  # fmt: skip
+    layers = [str(layer) for layer in range(len(result.nonzero_frac))]
+    q = 100 * result.quantiles.double()
+    fig.add_trace(go.Box(x=layers, q1=q[:, 1], median=q[:, 2], q3=q[:, 3], lowerfence=q[:, 0],
+                         upperfence=q[:, 4], mean=100 * result.nonzero_frac.double(),
+                         boxmean=True, name="tokens", showlegend=False), row=1, col=1)  # fmt: skip
+    frequency = 100 * result.firing_frequency
+    for layer in range(len(layers)):
+        ordered = frequency[layer].sort(descending=True).values.clamp_min(1e-3)
+        name = (f"layer {layer}: {int(result.n_dead[layer])} dead, "
+                f"{int(result.n_always_on[layer])} always on")  # fmt: skip
+        fig.add_trace(go.Scatter(x=list(range(result.d_mlp)), y=ordered.numpy(), mode="lines",
+                                 name=name), row=1, col=2)  # fmt: skip
+    label = result.metric_label
+    fig.update_xaxes(title_text="layer", type="category", row=1, col=1)
+    fig.update_yaxes(title_text=f"{label}, % of {result.d_mlp}", rangemode="tozero", row=1, col=1)
+    fig.update_xaxes(title_text="neuron rank", row=1, col=2)
+    fig.update_yaxes(title_text="firing frequency, % of tokens", type="log", row=1, col=2)
+    fig.update_layout(title_text=f"MLP activation sparsity: {label}",
+                      meta={"model_name": result.metadata.model_name,
+                            "threshold": result.threshold})  # fmt: skip
+    return fig
+
+
+@figure.register(TopContextsResult)
+def top_contexts_figure(result: TopContextsResult) -> go.Figure:
+    """Per layer, every neuron's highest activation over the corpus, sorted."""
+    fig = go.Figure()
+    top = result.values[..., 0].double()
+    for layer in range(top.shape[0]):
+        real = top[layer][torch.isfinite(top[layer])]
+        fig.add_trace(go.Scatter(y=real.sort(descending=True).values.numpy(), mode="lines",
+                                 name=f"layer {layer}"))  # fmt: skip
+    fig.update_xaxes(title_text="neuron rank")
+    fig.update_yaxes(title_text="highest activation over the corpus")
+    fig.update_layout(meta={"model_name": result.metadata.model_name})
+    return fig
