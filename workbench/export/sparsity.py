@@ -13,6 +13,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from workbench.analysis.sparsity import SparsityResult
+from workbench.analysis.sparsity_training import SparsityTrainingResult
 from workbench.analysis.top_contexts import TopContextsResult
 from workbench.export.registry import figure
 
@@ -59,4 +60,23 @@ def top_contexts_figure(result: TopContextsResult) -> go.Figure:
     fig.update_xaxes(title_text="neuron rank")
     fig.update_yaxes(title_text="highest activation over the corpus")
     fig.update_layout(meta={"model_name": result.metadata.model_name})
+    return fig
+
+
+@figure.register(SparsityTrainingResult)
+def emergence_figure(result: SparsityTrainingResult) -> go.Figure:
+    """Probe firing fraction per layer (%, left axis) and the training loss (right, dashed)."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    steps = result.steps.numpy()
+    for layer, values in enumerate(100 * result.nonzero_frac.T.double()):
+        fig.add_trace(go.Scatter(x=steps, y=values.numpy(), name=f"layer {layer}"),
+                      secondary_y=False)  # fmt: skip
+    fig.add_trace(go.Scatter(x=steps, y=result.loss.numpy(), name="loss", line_dash="dash",
+                             line_color="gray"), secondary_y=True)  # fmt: skip
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text=f"{result.metric_label}, %", rangemode="tozero",
+                     secondary_y=False)  # fmt: skip
+    fig.update_yaxes(title_text="loss (nats/token)", secondary_y=True)
+    fig.update_layout(title_text=f"Emergence of sparsity: probe {result.metric_label}",
+                      meta={"model_name": result.metadata.model_name})  # fmt: skip
     return fig

@@ -5,6 +5,8 @@
   with the neuron box) and, for a single text, the per-token count of firing neurons of that
   layer in a `TokenStrip`. `sparsity_dashboard(result, contexts)` adds the top contexts.
 - `TopContextsResult`: a neuron card with layer and neuron boxes.
+- `SparsityTrainingResult`: the emergence curve (firing fraction per layer over steps) and the
+  training loss.
 
 Example:
     >>> sparsity_dashboard(compute(model, text), collect_top_contexts(model, texts).result(model))
@@ -15,7 +17,9 @@ from __future__ import annotations
 import ipywidgets
 
 from workbench.analysis.sparsity import SparsityResult
+from workbench.analysis.sparsity_training import SparsityTrainingResult
 from workbench.analysis.top_contexts import TopContextsResult
+from workbench.widgets.charts import LineChart
 from workbench.widgets.neuron import DistributionBars, NeuronCard
 from workbench.widgets.registry import view
 from workbench.widgets.tokens import TokenStrip
@@ -92,4 +96,18 @@ def top_contexts_view(result: TopContextsResult) -> ipywidgets.VBox:
     show()
     box = ipywidgets.VBox([ipywidgets.HBox([layer, neuron]), card])
     box.card, box.layer, box.neuron = card, layer, neuron
+    return box
+
+
+@view.register(SparsityTrainingResult)
+def emergence_view(result: SparsityTrainingResult) -> ipywidgets.VBox:
+    """Probe firing fraction per layer over training, the loss below."""
+    steps = result.steps.float()
+    layers = result.nonzero_frac.T  # [layer, record]
+    curve = LineChart(steps, layers, [f"layer {i}" for i in range(len(layers))],
+                      title=f"probe {result.metric_label} over training",
+                      y_label=result.metric_label)  # fmt: skip
+    loss = LineChart(steps, {"loss": result.loss}, title="training loss", y_label="nats/token")
+    box = ipywidgets.VBox([curve, loss])
+    box.curve, box.loss = curve, loss
     return box
