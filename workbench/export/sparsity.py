@@ -13,6 +13,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from workbench.analysis.sparsity import SparsityResult
+from workbench.analysis.sparsity_sweep import SparsitySweepResult
 from workbench.analysis.sparsity_training import SparsityTrainingResult
 from workbench.analysis.top_contexts import TopContextsResult
 from workbench.export.registry import figure
@@ -78,5 +79,39 @@ def emergence_figure(result: SparsityTrainingResult) -> go.Figure:
                      secondary_y=False)  # fmt: skip
     fig.update_yaxes(title_text="loss (nats/token)", secondary_y=True)
     fig.update_layout(title_text=f"Emergence of sparsity: probe {result.metric_label}",
+                      meta={"model_name": result.metadata.model_name})  # fmt: skip
+    return fig
+
+
+@figure.register(SparsitySweepResult)
+def sweep_figure(result: SparsitySweepResult) -> go.Figure:
+    """Left: validation nonzero % vs parameters, one line per depth (plain ReLU), top-k runs
+    as stars. Right: each run's probe nonzero % over training (log y)."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=["vs size (validation)", "vs step (probe)"])  # fmt: skip
+    label = result.metric_label
+    relu = result.k == 0
+    for depth in sorted(set(result.depth[relu].tolist())):
+        runs = (relu & (result.depth == depth)).nonzero().flatten()
+        runs = runs[result.params[runs].argsort()]
+        fig.add_trace(go.Scatter(x=result.params[runs].numpy(),
+                                 y=100 * result.nonzero_frac[runs].double().numpy(),
+                                 mode="lines+markers", name=f"ReLU, depth {depth}"),
+                      row=1, col=1)  # fmt: skip
+    for i in (~relu).nonzero().flatten().tolist():
+        star = go.Scatter(x=[int(result.params[i])], y=[100 * float(result.nonzero_frac[i])],
+                          mode="markers", marker_symbol="star", marker_size=12,
+                          name=result.names[i])  # fmt: skip
+        fig.add_trace(star, row=1, col=1)
+    curves = 100 * result.curves.double()
+    for i, name in enumerate(result.names):
+        line = go.Scatter(x=result.steps.numpy(), y=curves[i].numpy(), mode="lines", name=name,
+                          showlegend=False)  # fmt: skip
+        fig.add_trace(line, row=1, col=2)
+    fig.update_xaxes(title_text="parameters", type="log", row=1, col=1)
+    fig.update_xaxes(title_text="step", row=1, col=2)
+    fig.update_yaxes(title_text=f"{label}, %", row=1, col=1)
+    fig.update_yaxes(title_text=f"{label}, %", type="log", row=1, col=2)
+    fig.update_layout(title_text=f"Sparsity vs size and step: {label}",
                       meta={"model_name": result.metadata.model_name})  # fmt: skip
     return fig

@@ -7,6 +7,7 @@
 - `TopContextsResult`: a neuron card with layer and neuron boxes.
 - `SparsityTrainingResult`: the emergence curve (firing fraction per layer over steps) and the
   training loss.
+- `SparsitySweepResult`: sparsity vs width (one line per depth) and vs step (one per run).
 
 Example:
     >>> sparsity_dashboard(compute(model, text), collect_top_contexts(model, texts).result(model))
@@ -15,8 +16,10 @@ Example:
 from __future__ import annotations
 
 import ipywidgets
+import torch
 
 from workbench.analysis.sparsity import SparsityResult
+from workbench.analysis.sparsity_sweep import SparsitySweepResult
 from workbench.analysis.sparsity_training import SparsityTrainingResult
 from workbench.analysis.top_contexts import TopContextsResult
 from workbench.widgets.charts import LineChart
@@ -110,4 +113,28 @@ def emergence_view(result: SparsityTrainingResult) -> ipywidgets.VBox:
     loss = LineChart(steps, {"loss": result.loss}, title="training loss", y_label="nats/token")
     box = ipywidgets.VBox([curve, loss])
     box.curve, box.loss = curve, loss
+    return box
+
+
+@view.register(SparsitySweepResult)
+def sweep_view(result: SparsitySweepResult) -> ipywidgets.VBox:
+    """Validation nonzero fraction vs width per depth (plain ReLU runs), and every run's
+    probe curve over training."""
+    relu = result.k == 0
+    widths = sorted(set(result.width[relu].tolist()))
+    depths = sorted(set(result.depth[relu].tolist()))
+    by_depth = {}
+    for depth in depths:
+        row = [float("nan")] * len(widths)
+        for i in (relu & (result.depth == depth)).nonzero().flatten().tolist():
+            row[widths.index(int(result.width[i]))] = float(result.nonzero_frac[i])
+        by_depth[f"depth {depth}"] = torch.tensor(row)
+    size = LineChart(torch.tensor(widths, dtype=torch.float32), by_depth, x_label="d_model",
+                     title=f"{result.metric_label} vs width (validation)",
+                     y_label=result.metric_label)  # fmt: skip
+    curves = LineChart(result.steps.float(), result.curves, result.names,
+                       title=f"probe {result.metric_label} over training",
+                       y_label=result.metric_label)  # fmt: skip
+    box = ipywidgets.VBox([size, curves])
+    box.size, box.curves = size, curves
     return box
