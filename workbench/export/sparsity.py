@@ -24,8 +24,8 @@ def sparsity_figure(result: SparsityResult) -> go.Figure:
     """Left: per layer the firing fraction over tokens (box 25-75%, whiskers 5-95%, median,
     dashed mean), in percent of d_mlp. Right: each layer's neurons sorted by firing frequency
     (log scale), with the dead and always-on counts in the legend."""
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
-                        subplot_titles=["per token", "per neuron (sorted)"])  # fmt: skip
+    # Panels are named on their x axes: subplot titles would collide with the figure title.
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12)
     layers = [str(layer) for layer in range(len(result.nonzero_frac))]
     q = 100 * result.quantiles.double()
     fig.add_trace(go.Box(x=layers, q1=q[:, 1], median=q[:, 2], q3=q[:, 3], lowerfence=q[:, 0],
@@ -39,9 +39,9 @@ def sparsity_figure(result: SparsityResult) -> go.Figure:
         fig.add_trace(go.Scatter(x=list(range(result.d_mlp)), y=ordered.numpy(), mode="lines",
                                  name=name), row=1, col=2)  # fmt: skip
     label = result.metric_label
-    fig.update_xaxes(title_text="layer", type="category", row=1, col=1)
+    fig.update_xaxes(title_text="layer (distribution over tokens)", type="category", row=1, col=1)
     fig.update_yaxes(title_text=f"{label}, % of {result.d_mlp}", rangemode="tozero", row=1, col=1)
-    fig.update_xaxes(title_text="neuron rank", row=1, col=2)
+    fig.update_xaxes(title_text="neuron rank (sorted by firing frequency)", row=1, col=2)
     fig.update_yaxes(title_text="firing frequency, % of tokens", type="log", row=1, col=2)
     fig.update_layout(title_text=f"MLP activation sparsity: {label}",
                       meta={"model_name": result.metadata.model_name,
@@ -79,6 +79,7 @@ def emergence_figure(result: SparsityTrainingResult) -> go.Figure:
                      secondary_y=False)  # fmt: skip
     fig.update_yaxes(title_text="loss (nats/token)", secondary_y=True)
     fig.update_layout(title_text=f"Emergence of sparsity: probe {result.metric_label}",
+                      legend_x=1.1,  # clear of the right axis title
                       meta={"model_name": result.metadata.model_name})  # fmt: skip
     return fig
 
@@ -86,9 +87,8 @@ def emergence_figure(result: SparsityTrainingResult) -> go.Figure:
 @figure.register(SparsitySweepResult)
 def sweep_figure(result: SparsitySweepResult) -> go.Figure:
     """Left: validation nonzero % vs parameters, one line per depth (plain ReLU), top-k runs
-    as stars. Right: each run's probe nonzero % over training (log y)."""
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
-                        subplot_titles=["vs size (validation)", "vs step (probe)"])  # fmt: skip
+    as stars. Right: probe nonzero % over training (log y) of the widest runs and top-k."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12)  # panels named on the x axes
     label = result.metric_label
     relu = result.k == 0
     for depth in sorted(set(result.depth[relu].tolist())):
@@ -104,12 +104,13 @@ def sweep_figure(result: SparsitySweepResult) -> go.Figure:
                           name=result.names[i])  # fmt: skip
         fig.add_trace(star, row=1, col=1)
     curves = 100 * result.curves.double()
-    for i, name in enumerate(result.names):
-        line = go.Scatter(x=result.steps.numpy(), y=curves[i].numpy(), mode="lines", name=name,
-                          showlegend=False)  # fmt: skip
+    shown = (result.width == result.width.max()) | ~relu  # the widest runs and top-k: readable
+    for i in shown.nonzero().flatten().tolist():
+        line = go.Scatter(x=result.steps.numpy(), y=curves[i].numpy(), mode="lines",
+                          name=f"{result.names[i]} (probe)")  # fmt: skip
         fig.add_trace(line, row=1, col=2)
-    fig.update_xaxes(title_text="parameters", type="log", row=1, col=1)
-    fig.update_xaxes(title_text="step", row=1, col=2)
+    fig.update_xaxes(title_text="parameters (validation windows)", type="log", row=1, col=1)
+    fig.update_xaxes(title_text="training step (probe batch)", row=1, col=2)
     fig.update_yaxes(title_text=f"{label}, %", row=1, col=1)
     fig.update_yaxes(title_text=f"{label}, %", type="log", row=1, col=2)
     fig.update_layout(title_text=f"Sparsity vs size and step: {label}",
