@@ -110,3 +110,11 @@ def test_fewer_tokens_than_k_leaves_empty_slots_and_json_round_trip(tmp_path) ->
         assert torch.equal(getattr(loaded, name), getattr(result, name)), name
     strs, at = loaded.context(0, 0, 0)
     assert strs[at] == loaded.token_strs[str(int(tokens[0, loaded.position[0, 0, 0]]))]
+
+
+def test_non_finite_activations_are_refused_naming_the_hook() -> None:
+    model = tiny()
+    tokens = torch.randint(3, 259, (1, 6), generator=torch.Generator().manual_seed(6))
+    poison = ("blocks.1.mlp.hook_pre", lambda t, hook: torch.full_like(t, math.nan))
+    with model.hooks(fwd_hooks=[poison]), pytest.raises(ValueError, match="blocks.1.mlp.hook_post"):
+        collect_top_contexts(model, tokens, k=2, window=1, progress=False)

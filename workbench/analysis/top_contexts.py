@@ -42,13 +42,17 @@ OUTSIDE = -1  # window entry outside the sequence or on padding
 
 
 def top_k_rows(
-    values: Float[Tensor, "row n"], k: int
+    values: Float[Tensor, "row n"], k: int, where: str = "values"
 ) -> tuple[Float[Tensor, "row k"], Int[Tensor, "row k"]]:
     """The `k` largest entries of each row and their column, ordered by value (descending)
-    then column (ascending): ties go to the earlier column, whatever `topk` picked."""
+    then column (ascending): ties go to the earlier column, whatever `topk` picked. NaN or
+    +inf anywhere is an error naming `where` (topk ranks them first, so the check is free)."""
     k = min(k, values.shape[1])
     values = values.contiguous()
-    kth = values.topk(k, dim=1, sorted=False).values.amin(1, keepdim=True)
+    top = values.topk(k, dim=1, sorted=False).values
+    if bool((top.isnan() | (top == math.inf)).any()):
+        raise ValueError(f"{where} has non-finite activations (NaN or +inf)")
+    kth = top.amin(1, keepdim=True)
     greater, equal = values > kth, values == kth
     need = k - greater.sum(1, keepdim=True, dtype=torch.int32)
     take = greater
@@ -139,9 +143,7 @@ class TopContexts:
         """Fold one layer's post-activations of one batch (padding excluded)."""
         post, tokens, mask = post.detach().float().cpu(), tokens.cpu(), mask.cpu()
         values = torch.where(mask[..., None], post, -math.inf).flatten(0, 1).T  # [d_mlp, B*T]
-        best, flat = top_k_rows(values, self.k)
-        if bool((best.isnan() | (best == math.inf)).any()):  # topk ranks NaN and +inf first
-            raise ValueError(f"blocks.{layer}.mlp.hook_post has non-finite activations")
+        best, flat = top_k_rows(values, self.k, where=f"blocks.{layer}.mlp.hook_post")
         length = tokens.shape[1]
         keys = (sequence_offset + flat // length) * POS_SPAN + flat % length
         empty = best == -math.inf
