@@ -11,7 +11,7 @@ Example:
 
 # Built-in analyses register themselves on import; the import order is the report's order.
 # isort: off
-from workbench.analysis import overview, entropy
+from workbench.analysis import overview, entropy, sparsity
 from workbench.analysis import logit_lens, logit_attribution, diagrams
 
 # isort: on
@@ -47,4 +47,5 @@ __all__ = [
     "registered_analyses",
     "result_type",
     "run_batches",
+    "sparsity",
 ]
