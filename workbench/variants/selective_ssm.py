@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from workbench.core.hooks import HookPoint
 from workbench.core.registry import ATTENTION, VariantSpec
 from workbench.core.validate import PosInt
+from workbench.variants.mixing_stats import MIX_STATS, record_mixing_stats
 
 
 def refuse_score_positions(cfg, mixer: str) -> None:
@@ -64,7 +65,8 @@ class SelectiveSSM(nn.Module):
 
     @classmethod
     def supported_stats(cls) -> set[str]:
-        return set()
+        """`attn.mix_*` per channel, from `scan_matrix` (see `mixing_stats`)."""
+        return set(MIX_STATS)
 
     def init_weights(self, generator: torch.Generator) -> None:
         """Normal init for the projections; A keeps Mamba's S4D-Real values -(1..N)."""
@@ -90,7 +92,9 @@ class SelectiveSSM(nn.Module):
         delta = self.hook_delta(F.softplus(u @ self.W_dt + self.b_dt))
         if real is not None:  # after the hook: a patched Delta cannot make padding write
             delta = delta * real.to(delta.dtype)
-        y = self.hook_ssm_out(self.scan(u, delta, u @ self.W_B, u @ self.W_C))
+        b_mat, c_mat = u @ self.W_B, u @ self.W_C
+        record_mixing_stats(ctx, ctx.layer, lambda: self.scan_matrix(delta, b_mat, c_mat))
+        y = self.hook_ssm_out(self.scan(u, delta, b_mat, c_mat))
         return (y * self.hook_gate(F.silu(gate))) @ self.W_out
 
     def scan(self, u: Tensor, delta: Tensor, b: Tensor, c: Tensor) -> Tensor:
@@ -104,6 +108,27 @@ class SelectiveSSM(nn.Module):
             state = decay[:, t] * state + drive[:, t]
             outs.append(torch.einsum("bin,bn->bi", state, c[:, t]))
         return torch.stack(outs, dim=1) + self.D * u
+
+    def scan_matrix(
+        self, delta: Tensor, b: Tensor, c: Tensor, rows: int = 16
+    ) -> Float[Tensor, "batch d_inner q k"]:
+        """Per channel i, the matrix M_i with `scan(u)[:, t, i] == sum_s M_i[t, s] u[:, s, i]`
+        (Mamba mixes each channel separately, so each channel is one "head"): M_i[t, s] =
+        sum_n C_t[n] B_s[n] Delta_s[i] exp(sum_{s<r<=t} Delta_r[i] A[i, n]) for s <= t, plus
+        D_i on the diagonal. Built `rows` query positions at a time to bound memory."""
+        a = -torch.exp(self.A_log)
+        cum = (delta[..., None] * a).cumsum(1)  # [batch, pos, d_inner, d_state]
+        n = delta.shape[1]
+        out = []
+        for start in range(0, n, rows):
+            t = torch.arange(start, min(start + rows, n), device=delta.device)
+            diff = cum[:, t, None] - cum[:, None, :]  # [batch, rows, key, d_inner, d_state]
+            causal = (t[:, None] >= torch.arange(n, device=delta.device))[None, :, :, None, None]
+            decay = diff.masked_fill(~causal, float("-inf")).exp()
+            m = torch.einsum("btn,bsn,bsi,btsin->bits", c[:, t], b, delta, decay)
+            out.append(m)
+        m = torch.cat(out, dim=2)
+        return m + torch.diag_embed(self.D[None, :, None].expand(*m.shape[:3]))
 
 
 class GLUMixer(nn.Module):
