@@ -15,8 +15,10 @@ from workbench.core.registry import (
 )
 from workbench.variants import (  # noqa: F401  (importing registers the variants)
     attention,
+    attention_collapsed,
     attention_kinds,
     attention_power,
+    attention_sparse,
     block_layout,
     decay_mixers,
     looped,
@@ -25,6 +27,7 @@ from workbench.variants import (  # noqa: F401  (importing registers the variant
     mlp_poly,
     moe,
     norm,
+    pool_mixer,
     position,
     position_comrope,
     position_rope_scaling,
