@@ -24,6 +24,7 @@ from workbench.variants import (  # noqa: F401  (importing registers the variant
     looped,
     mamba2,
     mlp,
+    mlp_nested,
     mlp_poly,
     moe,
     norm,

@@ -116,3 +116,43 @@ def collapse_model(model: nn.Module, ov: bool = True) -> nn.Module:
             for name in ("W_V", "b_V", "W_O", "b_O"):
                 getattr(attn, name).copy_(getattr(old, name))
     return new.train(model.training)
+
+
+class MSSA(SoftmaxAttentionModule):
+    """CRATE's multi-head subspace self-attention (Yu et al. 2023): one basis U_h
+    `[d_model, d_head]` per head gives query, key and value (z = x U_h), and the output is
+    projected back with the same basis, sum_h softmax(z z^T / sqrt(d_head)) z U_h^T.
+    Hooks as softmax attention (`hook_q`, `hook_k`, `hook_v` are the same z)."""
+
+    def __init__(self, cfg, layer: int) -> None:
+        super().__init__(cfg, layer)
+        if cfg.n_kv_heads != cfg.n_heads:
+            raise ValueError("mssa ties q, k and v, so it has no grouped K/V heads")
+        del self.W_Q, self.W_K, self.W_V, self.W_O, self.b_Q, self.b_K, self.b_V
+        self.W_U = nn.Parameter(torch.empty(cfg.n_heads, cfg.d_model, cfg.d_head))
+
+    def forward(
+        self, x: Float[Tensor, "batch pos d_model"], ctx
+    ) -> Float[Tensor, "batch pos d_model"]:
+        z = torch.einsum("bpd,hde->bphe", x, self.W_U)
+        q, k, v = self.hook_q(z), self.hook_k(z), self.hook_v(z)
+        if ctx.positions.rotates:
+            q, k = (
+                hook(ctx.positions.rotate(t, ctx.pos_ids))
+                for hook, t in ((self.hook_rot_q, q), (self.hook_rot_k, k))
+            )
+        out = self.mix(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), ctx, x)
+        z_out = self.hook_z(out.transpose(1, 2))
+        return torch.einsum("bphe,hde->bpd", z_out, self.W_U) + self.b_O
+
+
+@ATTENTION.register
+@dataclasses.dataclass(frozen=True)
+class MSSASpec(VariantSpec):
+    name: ClassVar[str] = "mssa"
+    paper: ClassVar[str] = (
+        "Yu et al. 2023, White-Box Transformers via Sparse Rate Reduction (CRATE, arXiv 2306.01129)"
+    )
+
+    def build(self, cfg, layer=None) -> nn.Module:
+        return MSSA(cfg, layer or 0)
