@@ -20,8 +20,13 @@ ALL_ATTENTION = tuple(ATTENTION.names())
 REFUSES_MASK: frozenset[str] = frozenset()  # variants expected to raise on a padding mask
 # Linear attention applies 1 + elu after the rotation, which breaks RoPE's shift invariance;
 # the mixers without scores refuse ALiBi (and Mamba / GLU refuse rotations too).
-ROTATION_INVARIANT = frozenset(ALL_ATTENTION) - {"linear", "mamba", "glu_mixer"}
-NO_SCORES = {"linear", "deltanet"}
+# GLA decays each key channel by its own factor, so the two channels of a rotated pair are
+# weighted differently and RoPE's shift invariance breaks too. Collapsed attention, Mamba-2
+# and the pool mixer have no separate queries and keys: they refuse rotations.
+ROTATION_INVARIANT = frozenset(ALL_ATTENTION) - {
+    "linear", "mamba", "glu_mixer", "gla", "collapsed", "mamba2", "pool"
+}  # fmt: skip
+NO_SCORES = {"linear", "deltanet", "retention", "gla"}
 
 
 def padded_batch(
@@ -166,6 +171,11 @@ def test_hooked_path_sees_the_same_padding(attention: str) -> None:
         ("mamba", "rotary"),
         ("mamba", "comrope"),
         ("glu_mixer", "rotary"),
+        ("retention", "alibi"),
+        ("gla", "alibi"),
+        ("mamba2", "rotary"),
+        ("pool", "alibi"),
+        ("collapsed", "rotary"),
     ],  # fmt: skip
 )
 def test_mixers_without_scores_refuse_score_positions(attention: str, position: str) -> None:

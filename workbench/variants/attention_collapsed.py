@@ -34,8 +34,9 @@ class CollapsedAttention(SoftmaxAttentionModule):
         super().__init__(cfg, layer)
         if cfg.position.build(cfg).rotates:
             raise ValueError(
-                "collapsed attention cannot rotate queries and keys inside W_QK; use "
-                "position='learned', 'alibi' or 'none'"
+                "collapsed attention has no separate queries and keys to rotate (one W_QK), "
+                f"so position={cfg.position.name!r} would be silently ignored; use 'learned', "
+                "'alibi' or 'none'"
             )
         h, d = cfg.n_heads, cfg.d_model
         self.ov, self.symmetric = ov, symmetric

@@ -8,11 +8,10 @@ full scores and `hook_pattern` the sparse weights. They run the eager path (no k
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import ClassVar
 
 import torch
-from jaxtyping import Bool, Float
+from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
 from workbench.core.registry import ATTENTION, VariantSpec
@@ -45,16 +44,26 @@ def sparsity_measure(scores: Scores, visible: Bool[Tensor, "b 1 q k"]) -> Float[
     return scores.amax(-1) - mean
 
 
-def probsparse_weights(scores: Scores, visible: Bool[Tensor, "b 1 q k"], u: int) -> Scores:
+def real_queries(visible: Bool[Tensor, "b 1 q k"]) -> Bool[Tensor, "b 1 q"]:
+    """Which queries are real tokens: in self-attention query i is key n_k - n_q + i, so a
+    query is real when it may see its own position (padding masks that key)."""
+    n_q, n_k = visible.shape[-2:]
+    return visible.diagonal(offset=n_k - n_q, dim1=-2, dim2=-1)
+
+
+def probsparse_weights(
+    scores: Scores, visible: Bool[Tensor, "b 1 q k"], u: Int[Tensor, "b"] | int
+) -> Scores:
     """Softmax rows for the u queries with the largest M(q); the others attend uniformly to
     their visible keys, so their output is the mean of the visible values (Informer's lazy
-    queries; in a causal model, the running mean)."""
+    queries; in a causal model, the running mean). Queries that see no key (padding, in
+    self-attention) are never among the u; `u` may differ per batch row."""
     uniform = visible.to(scores.dtype).expand_as(scores)
     uniform = uniform / uniform.sum(-1, keepdim=True).clamp(min=1)
-    if u >= scores.shape[-2]:
-        return scores.softmax(-1)
-    active = torch.zeros(scores.shape[:-1], dtype=torch.bool, device=scores.device)
-    active.scatter_(-1, sparsity_measure(scores, visible).topk(u, dim=-1).indices, True)
+    measure = sparsity_measure(scores, visible).masked_fill(~real_queries(visible), float("-inf"))
+    rank = measure.argsort(-1, descending=True).argsort(-1)  # 0 = the most "active" query
+    u = torch.as_tensor(u, device=scores.device).reshape(-1, 1, 1)
+    active = rank < u
     return torch.where(active[..., None], scores.softmax(-1), uniform)
 
 
@@ -72,14 +81,16 @@ class ProbSparseModule(QKVAttention):
         super().__init__(cfg, layer)
         self.u, self.factor = u, factor
 
-    def active_queries(self, n_queries: int) -> int:
-        """u, or Informer's c * ln(L_Q) (at least 1) when u is not given."""
+    def active_queries(self, visible: Tensor) -> Tensor | int:
+        """u, or Informer's ceil(c * ln L_Q) per batch row when u is not given, with L_Q
+        the queries that see a key (padded queries are not counted)."""
         if self.u is not None:
             return self.u
-        return max(1, math.ceil(self.factor * math.log(max(n_queries, 1))))
+        n_queries = real_queries(visible).sum(-1).flatten().double().clamp(min=1)
+        return (self.factor * n_queries.log()).ceil().clamp(min=1).long()
 
     def weights(self, scores: Tensor, visible: Tensor) -> Tensor:
-        return probsparse_weights(scores, visible, self.active_queries(scores.shape[-2]))
+        return probsparse_weights(scores, visible, self.active_queries(visible))
 
 
 @ATTENTION.register

@@ -39,7 +39,7 @@ class _DecayMixer(_MatrixStateMixer):
     def __init__(self, cfg, layer: int, mode: str, chunk: int) -> None:
         super().__init__(cfg, layer, mode)
         self.chunk = chunk
-        self.W_G = nn.Parameter(torch.empty(cfg.d_model, cfg.n_heads, cfg.d_head))
+        self.W_G = nn.Parameter(torch.empty(cfg.d_model, cfg.n_heads * cfg.d_head))
         self.hook_decay, self.hook_gate = HookPoint(), HookPoint()
 
     def log_decay(self, x: Tensor) -> Tensor:
@@ -58,7 +58,7 @@ class _DecayMixer(_MatrixStateMixer):
         out = decay_attention(q, k, v, g, self.mode, self.initial_state(), self.chunk)
         out = F.group_norm(out.transpose(1, 2).flatten(0, 1), self.n_heads, eps=1e-5)
         out = out.view(x.shape[0], x.shape[1], self.n_heads, -1).transpose(1, 2)
-        gate = self.hook_gate(F.silu(torch.einsum("bpd,dhe->bphe", x, self.W_G)))
+        gate = self.hook_gate(F.silu(x @ self.W_G).unflatten(-1, (self.n_heads, -1)))
         return out * gate.transpose(1, 2)
 
 
@@ -82,13 +82,14 @@ class GLAMixer(_DecayMixer):
         super().__init__(cfg, layer, mode, chunk)
         self.tau = spec.tau
         self.W_a1 = nn.Parameter(torch.empty(cfg.d_model, spec.gate_rank))
-        self.W_a2 = nn.Parameter(torch.empty(spec.gate_rank, cfg.n_heads, cfg.d_head))
+        self.W_a2 = nn.Parameter(torch.empty(spec.gate_rank, cfg.n_heads * cfg.d_head))
         self.b_a = nn.Parameter(torch.zeros(cfg.n_heads, cfg.d_head))
         shape = (cfg.n_heads, cfg.d_head, cfg.d_head)
         self.S0 = nn.Parameter(torch.zeros(shape)) if spec.learn_initial_state else None
 
     def log_decay(self, x: Tensor) -> Tensor:
-        logits = torch.einsum("bpr,rhe->bhpe", x @ self.W_a1, self.W_a2) + self.b_a[:, None]
+        logits = (x @ self.W_a1 @ self.W_a2).unflatten(-1, (self.n_heads, -1)).transpose(1, 2)
+        logits = logits + self.b_a[:, None]
         return F.logsigmoid(logits) / self.tau
 
     def initial_state(self) -> Tensor | None:

@@ -43,9 +43,7 @@ class Mamba2Mixer(nn.Module):
         refuse_score_positions(cfg, "mamba2")
         self.layer, self.mode, self.chunk = layer, spec.mode, spec.chunk
         self.n_heads, self.d_state = cfg.n_heads, spec.d_state
-        inner = spec.expand * cfg.d_model
-        if inner % cfg.n_heads:
-            raise ValueError(f"mamba2: expand * d_model ({inner}) must divide by n_heads")
+        inner = spec.expand * cfg.n_heads * cfg.d_head  # head dim: expand * d_head
         self.d_inner, conv_dim = inner, inner + 2 * cfg.n_heads * spec.d_state
         self.W_in = nn.Parameter(torch.empty(cfg.d_model, inner + conv_dim + cfg.n_heads))
         self.conv = nn.Parameter(torch.empty(conv_dim, spec.d_conv))
