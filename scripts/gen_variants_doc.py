@@ -29,7 +29,6 @@ FIELDS = {"attention": "attention", "norm": "norm", "placement": "norm_placement
           "mlp": "mlp", "position": "position", "reparam": "reparam",
           "block": "block"}  # fmt: skip
 BASE = ModelConfig(d_model=32, n_layers=2, n_heads=4, d_vocab=16, n_ctx=32, seed=0)
-START, END = "<!-- variant_speed:start -->", "<!-- variant_speed:end -->"
 
 
 def copy_task(batch: int = 16, seq: int = 16) -> torch.Tensor:
@@ -193,9 +192,23 @@ NOTES = """
   `workbench.variants.moe.moe_load_balancing_loss(model)` (sum over layers) hold the
   auxiliary loss with its gradient. `mlp.nonzero_frac` counts over the k routed experts'
   neurons; `mlp.fire_count` has `n_experts * d_mlp` entries.
-- Mixers without an attention pattern (linear attention, DeltaNet, Mamba, GLU mixer) have no
-  `hook_pattern`; asking `run_with_stats` for `attn.*` raises an error that names the
-  statistic. ALiBi has no hook of its own: its bias is inside `attn.hook_attn_scores`.
+- Mixers without an attention pattern have no `hook_pattern`. Those linear in their values
+  (linear attention, DeltaNet, Mamba, retention, GLA, Mamba-2) have a token-mixing matrix M
+  with y == M v (tested), built only when asked for: `run_with_stats` offers
+  `attn.mix_entropy`, `attn.mix_max_weight` and `attn.mix_sink`, computed from |M| normalized
+  per row (`workbench.variants.mixing_stats`), named apart from softmax attention's
+  statistics because M can be negative and its rows need not sum to 1. Where v sits: the
+  pre-norm output of linear attention and retention/GLA; Mamba mixes each channel on its own
+  (one M per channel of d_inner, so `[batch, d_inner, pos]`, D on the diagonal, v = the conv
+  output); Mamba-2's v is Delta_t x_t. The GLU and pool mixers and the eager-only attention
+  kinds (power-softmax, top-k, ProbSparse) offer no `attn.*` statistic: asking raises an error
+  that names it. ALiBi has no hook of its own: its bias is inside `attn.hook_attn_scores`.
+- Retention, GLA and Mamba-2 share one decayed linear-attention core
+  (`workbench.variants.decay_scan`) with `mode="parallel" | "recurrent" | "chunked"`;
+  `hook_decay` holds the log-decay. Collapsed attention: `collapse_model(model)` in
+  `workbench.variants.attention_collapsed` converts a softmax model. MatFormer:
+  `blocks[l].mlp.set_width(m)`; Pattention: `blocks[l].mlp.grow(n)`; dense-to-sparse MoE:
+  `blocks[l].mlp.set_temperature(t)`; looped: `Looped(period, prefix, suffix)`.
 - Pre-LN -> Pre-RMSNorm -> Pre-CRMSNorm conversion: `workbench.variants.norm_conversion`.
 - Block layout (`block="sequential"` default, `"parallel"` as GPT-J/GPT-NeoX/PaLM): the same
   hooks in both. In a parallel block attention and MLP both read `hook_resid_pre`;
@@ -254,6 +267,37 @@ CLAIMS = [
      "layout::test_rotary_linear_is_rotary_at_position_over_factor"),
     ("rotary_llama3 stretches long wavelengths by factor and keeps short ones",
      "layout::test_rotary_llama3_scales_long_wavelengths_and_keeps_short_ones"),
+    ("retention / GLA: parallel == recurrent == chunkwise (a plain float64 loop as reference)",
+     "decay::test_parallel_recurrent_chunked_equal_the_plain_recurrence"),
+    ("retention / GLA with decay 1 is linear attention",
+     "decay::test_decay_one_reduces_to_linear_attention"),
+    ("Mamba-2: quadratic masked form == scan == chunked SSD",
+     "decay::test_mamba2_forms_equal_the_plain_ssm_scan"),
+    ("token-mixing matrix: y == M v (retention, GLA, Mamba-2)",
+     "decay::test_decay_mixing_matrix_gives_the_output"),
+    ("token-mixing matrix of DeltaNet = the product formula; y == M v",
+     "decay::test_deltanet_mixing_matrix_is_the_product_formula_and_gives_the_output"),
+    ("token-mixing matrix of Mamba (per channel): y == M u",
+     "decay::test_mamba_channel_matrix_gives_the_sequential_scan"),
+    ("attn.mix_* statistics are those of |M| (retention)",
+     "decay::test_retention_stats_are_computed_from_its_mixing_matrix"),
+    ("top-k softmax / ProbSparse with k or u >= number of keys == softmax",
+     "sparse::test_k_or_u_at_least_the_number_of_keys_equals_softmax"),
+    ("ProbSparse: lazy queries output the mean of the visible values",
+     "sparse::test_probsparse_lazy_queries_take_the_mean_of_the_visible_values"),
+    ("collapsed attention: converting a factored model keeps the logits",
+     "sparse::test_converting_a_factored_model_to_collapsed_heads_keeps_the_logits"),
+    ("pool mixer: pool size 1 gives zero output", "sparse::test_pool_size_one_gives_zero_output"),
+    ("MatFormer: width m == full MLP with later neurons zeroed",
+     "mlps::test_matformer_width_equals_the_full_mlp_with_later_neurons_zeroed"),
+    ("Pattention: zero-initialized added tokens leave outputs unchanged",
+     "mlps::test_pattention_zero_initialized_new_tokens_leave_outputs_unchanged"),
+    ("CRATE: the ISTA block is one proximal-gradient step",
+     "mlps::test_ista_block_equals_one_proximal_gradient_step"),
+    ("AlgoFormer: untied prefix/suffix blocks around the loop",
+     "mlps::test_algoformer_loop_has_untied_prefix_and_suffix_blocks"),
+    ("EvoMoE: the dense-to-sparse gate goes from a dense mixture to top-1",
+     "mlps::test_dense_to_sparse_gate_goes_from_a_dense_mixture_to_top1"),
     ("every variant trains, fires its hooks, caches, gives or clearly refuses statistics",
      "all::test_variant_trains_hooks_cache_stats"),
 ]  # fmt: skip
@@ -270,13 +314,26 @@ def claims_table() -> str:
     return "\n".join(rows)
 
 
-def keep_speed_section(out: Path) -> str:
+def papers_table() -> str:
+    """Which paper each registered variant covers, grouped by the spec's `paper`."""
+    by_paper: dict[str, list[str]] = {}
+    for family, registry in REGISTRIES.items():
+        for name in registry.names():
+            paper = registry[name].paper or "-"
+            by_paper.setdefault(paper, []).append(f"{family} `{name}`")
+    rows = ["| paper | variants |", "|---|---|"]
+    rows += [f"| {paper} | {', '.join(names)} |" for paper, names in sorted(by_paper.items())]
+    return "\n".join(rows)
+
+
+def keep_speed_section(out: Path, marker: str = "variant_speed", flag: str = "") -> str:
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     old = out.read_text() if out.exists() else ""
-    match = re.search(re.escape(START) + ".*?" + re.escape(END), old, re.S)
+    match = re.search(re.escape(start) + ".*?" + re.escape(end), old, re.S)
     if match:
         return match.group(0)
-    hint = f"Not measured yet: run `python benchmarks/variant_speed.py --write-doc {out}`."
-    return f"{START}\n{hint}\n{END}"
+    hint = f"Not measured yet: run `python benchmarks/variant_speed.py{flag} --write-doc {out}`."
+    return f"{start}\n{hint}\n{end}"
 
 
 def main() -> None:
@@ -289,8 +346,11 @@ def main() -> None:
         INTRO.format(steps=args.steps),
         "\n".join(variant_rows(args.steps)),
         "\n\n## A few combinations\n\n" + "\n".join(combination_rows(args.steps)),
+        "\n## Which paper each variant covers\n\n" + papers_table(),
         "\n" + NOTES.format(claims=claims_table()),
         keep_speed_section(args.out),
+        "\n### Mixers of issue #23 against softmax\n",
+        keep_speed_section(args.out, "variant_speed_mixers2", " --set mixers2"),
         "",
     ]
     args.out.write_text("\n".join(parts))

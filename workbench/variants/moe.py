@@ -166,7 +166,8 @@ class TopKMoE(VariantSpec):
     name: ClassVar[str] = "moe"
     paper: ClassVar[str] = (
         "Shazeer et al. 2017, Outrageously Large Neural Networks (sparsely-gated MoE); "
-        "load balancing: Fedus et al. 2022, Switch Transformers (arXiv 2101.03961)"
+        "load balancing: Fedus et al. 2022, Switch Transformers (arXiv 2101.03961); "
+        "dense-to-sparse gate: Nie et al. 2021, EvoMoE (arXiv 2112.14397)"
     )
     n_experts: PosInt = 4
     k: PosInt = 2
