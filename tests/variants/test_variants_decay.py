@@ -70,6 +70,27 @@ def test_retention_uses_the_multiscale_decays_of_the_paper() -> None:
     torch.testing.assert_close(gammas, expected.double(), rtol=1e-6, atol=0)
 
 
+def test_gla_learned_initial_state_is_read_by_every_form_and_trained() -> None:
+    gla = {"name": "gla", "learn_initial_state": True, "chunk": 4}
+    cfg = ModelConfig(d_model=16, n_layers=1, n_heads=2, d_vocab=16, position="none", attention=gla)
+    model = Model(cfg).double()
+    attn = model.blocks[0].attn
+    with torch.no_grad():
+        attn.S0.copy_(rand(2, 8, 8))
+    toks = torch.randint(0, 16, (2, 9), generator=GEN)
+    _, cache = model.run_with_cache(toks)
+    q, k, v = (cache[f"blocks.0.attn.hook_{n}"].transpose(1, 2) for n in "qkv")
+    g = cache["blocks.0.attn.hook_decay"].transpose(1, 2)
+    expected = plain_loop(q, k * attn.scale, v, g, attn.S0)
+    for mode in MODES:
+        attn.mode = mode
+        out = decay_attention(q, k * attn.scale, v, g, mode, attn.initial_state(), chunk=4)
+        torch.testing.assert_close(out, expected)
+        model(toks, return_type="loss").backward()
+        assert attn.S0.grad is not None and attn.S0.grad.abs().max() > 0
+        attn.S0.grad = None
+
+
 def mamba2_model(mode: str) -> Model:
     cfg = ModelConfig(d_model=16, n_layers=1, n_heads=2, d_vocab=16, n_ctx=32, position="none",
                       attention={"name": "mamba2", "d_state": 4, "mode": mode, "chunk": 4},

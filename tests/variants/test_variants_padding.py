@@ -121,7 +121,9 @@ def test_left_padding_with_absolute_positions(attention: str) -> None:
     assert_padding_invariant(BASE.replace(attention=attention, position="learned"), "left", 5)
 
 
-@pytest.mark.parametrize("attention", ["linear", "deltanet", "mamba"])
+@pytest.mark.parametrize(
+    "attention", ["linear", "deltanet", "mamba", "retention", "gla", "mamba2", "pool"]
+)
 def test_recurrent_mixers_ignore_padding_inside_the_sequence(attention: str) -> None:
     """A masked position writes nothing into the state: the tokens after it equal a run where
     the position holds any other token (the masked token's id cannot matter)."""
