@@ -156,6 +156,19 @@ def test_mamba_channel_matrix_gives_the_sequential_scan() -> None:
     torch.testing.assert_close(via_m, ssm.scan(u, delta, b, c))
 
 
+def test_mamba_parallel_scan_equals_the_sequential_scan() -> None:
+    cfg = ModelConfig(d_model=8, n_layers=1, n_heads=2, d_vocab=16, n_ctx=32, position="none",
+                      attention={"name": "mamba", "d_state": 4, "scan": "parallel"})  # fmt: skip
+    ssm = Model(cfg).blocks[0].attn.double()
+    u, delta = rand(2, 13, 16), torch.rand(2, 13, 16, generator=GEN, dtype=torch.float64)
+    b, c = rand(2, 13, 4), rand(2, 13, 4)
+    torch.testing.assert_close(ssm.parallel_scan(u, delta, b, c), ssm.scan(u, delta, b, c))
+    sequential = Model(cfg.replace(attention={"name": "mamba", "d_state": 4})).double()
+    parallel = Model(cfg).double()
+    toks = torch.randint(0, 16, (2, 13), generator=GEN)
+    torch.testing.assert_close(parallel(toks), sequential(toks))
+
+
 def reference_stats(m: torch.Tensor) -> dict[str, torch.Tensor]:
     w = m.abs() / m.abs().sum(-1, keepdim=True)
     return {"mix_entropy": entropy(w), "mix_max_weight": max_weight(w), "mix_sink": sink(w)}

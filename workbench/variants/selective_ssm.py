@@ -2,6 +2,8 @@
 
 The selective scan here is the plain PyTorch recurrence (a reference, linear in T, not a
 fused kernel): h_t = exp(Delta_t A) h_{t-1} + Delta_t B_t x_t, y_t = C_t h_t + D x_t.
+`Mamba(scan="parallel")` computes the same recurrence as an associative (Hillis-Steele) scan
+in log2(T) vectorized steps (tested equal).
 
 Padding: a masked position (`attention_mask` 0) contributes nothing to other positions: its
 conv input is zeroed (so it cannot leak through the causal conv) and its Delta is 0 (decay 1,
@@ -12,7 +14,7 @@ those of the unpadded run.
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -45,8 +47,11 @@ class SelectiveSSM(nn.Module):
     gate), `hook_gate` (SiLU of the gate branch), all `[batch, pos, d_inner]`.
     """
 
-    def __init__(self, cfg, d_state: int, d_conv: int, expand: int) -> None:
+    def __init__(
+        self, cfg, d_state: int, d_conv: int, expand: int, scan: str = "sequential"
+    ) -> None:
         super().__init__()
+        self.scan_kind = scan
         refuse_score_positions(cfg, "mamba")
         d, inner = cfg.d_model, expand * cfg.d_model
         self.init_range = cfg.init_range
@@ -94,7 +99,8 @@ class SelectiveSSM(nn.Module):
             delta = delta * real.to(delta.dtype)
         b_mat, c_mat = u @ self.W_B, u @ self.W_C
         record_mixing_stats(ctx, ctx.layer, lambda: self.scan_matrix(delta, b_mat, c_mat))
-        y = self.hook_ssm_out(self.scan(u, delta, b_mat, c_mat))
+        scan = self.parallel_scan if self.scan_kind == "parallel" else self.scan
+        y = self.hook_ssm_out(scan(u, delta, b_mat, c_mat))
         return (y * self.hook_gate(F.silu(gate))) @ self.W_out
 
     def scan(self, u: Tensor, delta: Tensor, b: Tensor, c: Tensor) -> Tensor:
@@ -108,6 +114,24 @@ class SelectiveSSM(nn.Module):
             state = decay[:, t] * state + drive[:, t]
             outs.append(torch.einsum("bin,bn->bi", state, c[:, t]))
         return torch.stack(outs, dim=1) + self.D * u
+
+    def parallel_scan(self, u: Tensor, delta: Tensor, b: Tensor, c: Tensor) -> Tensor:
+        """The same recurrence as `scan`, as an associative scan over (decay, drive) pairs:
+        (a1, b1) then (a2, b2) = (a1 a2, a2 b1 + b2). Hillis-Steele: log2(T) vectorized
+        steps of O(T) work each instead of T Python steps (memory [batch, pos, d_inner,
+        d_state])."""
+        a = -torch.exp(self.A_log)
+        decay = torch.exp(delta[..., None] * a)
+        state = (delta * u)[..., None] * b[:, :, None, :]
+        shift = 1
+        while shift < u.shape[1]:
+            # step t combines with step t - shift (steps before 0 are the identity (1, 0))
+            state = torch.cat(
+                [state[:, :shift], state[:, shift:] + decay[:, shift:] * state[:, :-shift]], 1
+            )
+            decay = torch.cat([decay[:, :shift], decay[:, shift:] * decay[:, :-shift]], 1)
+            shift *= 2
+        return torch.einsum("btin,btn->bti", state, c) + self.D * u
 
     def scan_matrix(
         self, delta: Tensor, b: Tensor, c: Tensor, rows: int = 16
@@ -162,9 +186,10 @@ class Mamba(VariantSpec):
     d_state: PosInt = 8
     d_conv: PosInt = 4
     expand: PosInt = 2
+    scan: Literal["sequential", "parallel"] = "sequential"  # parallel: log2(T) steps
 
     def build(self, cfg, layer=None) -> nn.Module:
-        return SelectiveSSM(cfg, self.d_state, self.d_conv, self.expand)
+        return SelectiveSSM(cfg, self.d_state, self.d_conv, self.expand, self.scan)
 
 
 @ATTENTION.register
