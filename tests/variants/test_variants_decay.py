@@ -169,6 +169,28 @@ def test_mamba_parallel_scan_equals_the_sequential_scan() -> None:
     torch.testing.assert_close(parallel(toks), sequential(toks))
 
 
+def test_bidirectional_mamba_is_the_forward_plus_the_reversed_scan() -> None:
+    shape = {"d_model": 8, "n_layers": 1, "n_heads": 2, "d_vocab": 16, "position": "none"}
+    mamba = {"name": "mamba", "d_state": 4}
+    bi_cfg = ModelConfig(**shape, causal=False, attention={**mamba, "bidirectional": True})
+    bi, uni = Model(bi_cfg).double(), Model(ModelConfig(**shape, attention=mamba)).double()
+    with torch.no_grad():
+        for p in bi.parameters():
+            p.copy_(torch.randn(p.shape, generator=GEN, dtype=torch.float64) * 0.3)
+    uni.load_state_dict(bi.state_dict())
+    toks = torch.randint(0, 16, (2, 9), generator=GEN)
+
+    def ssm_out(model: Model, t: torch.Tensor) -> torch.Tensor:
+        return model.run_with_cache(t)[1]["blocks.0.attn.hook_ssm_out"]
+
+    expected = ssm_out(uni, toks) + ssm_out(uni, toks.flip(1)).flip(1)
+    torch.testing.assert_close(ssm_out(bi, toks), expected)
+    other = toks.clone()
+    other[:, -1] = (other[:, -1] + 1) % 16
+    assert (ssm_out(bi, other)[:, 0] - ssm_out(bi, toks)[:, 0]).abs().max() > 1e-6  # sees ahead
+    assert bi.supported_stats()["attn"] == set()  # two value sequences: no single M
+
+
 def reference_stats(m: torch.Tensor) -> dict[str, torch.Tensor]:
     w = m.abs() / m.abs().sum(-1, keepdim=True)
     return {"mix_entropy": entropy(w), "mix_max_weight": max_weight(w), "mix_sink": sink(w)}

@@ -108,7 +108,12 @@ def test_padding_with_norm_mlp_position_combinations(changes: dict, side: str) -
     assert_padding_invariant(cfg, side, 3)
 
 
-@pytest.mark.parametrize("attention", ["softmax", "sigmoid", "clipped", "gated", "power_softmax"])
+@pytest.mark.parametrize(
+    "attention",
+    ["softmax", "sigmoid", "clipped", "gated", "power_softmax", "pool",
+     {"name": "mamba", "bidirectional": True}],
+    ids=str,
+)  # fmt: skip
 @pytest.mark.parametrize("side", ["left", "right"])
 def test_bidirectional_padding_masks_keys(attention: str, side: str) -> None:
     """Non-causal variants see every real key, no pad key."""

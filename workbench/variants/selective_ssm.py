@@ -45,13 +45,24 @@ class SelectiveSSM(nn.Module):
 
     Hooks: `hook_conv` (branch after conv + SiLU), `hook_delta`, `hook_ssm_out` (y before the
     gate), `hook_gate` (SiLU of the gate branch), all `[batch, pos, d_inner]`.
+
+    `bidirectional` (for causal=False models, as in Vision Mamba / Caduceus's weight-shared
+    BiMamba): the conv, Delta, B, C and scan also run right to left with the same weights,
+    and y = y_forward + y_backward. `hook_conv` and `hook_delta` then hold both directions,
+    `[batch, pos, 2 * d_inner]` (forward channels first), in the original position order.
     """
 
     def __init__(
-        self, cfg, d_state: int, d_conv: int, expand: int, scan: str = "sequential"
+        self,
+        cfg,
+        d_state: int,
+        d_conv: int,
+        expand: int,
+        scan: str = "sequential",
+        bidirectional: bool = False,
     ) -> None:
         super().__init__()
-        self.scan_kind = scan
+        self.scan_kind, self.bidirectional = scan, bidirectional
         refuse_score_positions(cfg, "mamba")
         d, inner = cfg.d_model, expand * cfg.d_model
         self.init_range = cfg.init_range
@@ -68,10 +79,10 @@ class SelectiveSSM(nn.Module):
         for name in ("conv", "delta", "ssm_out", "gate"):
             setattr(self, f"hook_{name}", HookPoint())
 
-    @classmethod
-    def supported_stats(cls) -> set[str]:
-        """`attn.mix_*` per channel, from `scan_matrix` (see `mixing_stats`)."""
-        return set(MIX_STATS)
+    def supported_stats(self) -> set[str]:
+        """`attn.mix_*` per channel, from `scan_matrix` (see `mixing_stats`); none when
+        bidirectional (the two directions mix two different value sequences)."""
+        return set() if self.bidirectional else set(MIX_STATS)
 
     def init_weights(self, generator: torch.Generator) -> None:
         """Normal init for the projections; A keeps Mamba's S4D-Real values -(1..N)."""
@@ -83,25 +94,54 @@ class SelectiveSSM(nn.Module):
     def forward(
         self, x: Float[Tensor, "batch pos d_model"], ctx
     ) -> Float[Tensor, "batch pos d_model"]:
-        if not ctx.causal:
-            raise ValueError("The selective SSM mixer is causal; set causal=True")
+        if ctx.causal == self.bidirectional:
+            raise ValueError(
+                "The bidirectional selective SSM mixer needs causal=False"
+                if self.bidirectional
+                else "The selective SSM mixer is causal; set causal=True"
+            )
         branch, gate = (x @ self.W_in).chunk(2, dim=-1)
         real = None if ctx.key_padding_mask is None else ctx.key_padding_mask[..., None]
         if real is not None:
             branch = branch * real.to(branch.dtype)
-        kernel = self.conv.shape[1]
-        padded = F.pad(branch.transpose(1, 2), (kernel - 1, 0))
-        u = self.hook_conv(
-            F.silu(F.conv1d(padded, self.conv[:, None], groups=self.conv.shape[0])).transpose(1, 2)
+        u = self.conv_silu(branch)
+        if self.bidirectional:  # the backward direction: the same conv, run right to left
+            u = torch.cat([u, self.conv_silu(branch.flip(1)).flip(1)], dim=-1)
+        u = self.hook_conv(u)
+        delta = self.hook_delta(
+            F.softplus(self.per_direction(u, self.W_dt) + self.b_dt.repeat(self.n_dir))
         )
-        delta = self.hook_delta(F.softplus(u @ self.W_dt + self.b_dt))
         if real is not None:  # after the hook: a patched Delta cannot make padding write
             delta = delta * real.to(delta.dtype)
-        b_mat, c_mat = u @ self.W_B, u @ self.W_C
-        record_mixing_stats(ctx, ctx.layer, lambda: self.scan_matrix(delta, b_mat, c_mat))
+        b_mat, c_mat = self.per_direction(u, self.W_B), self.per_direction(u, self.W_C)
+        if not self.bidirectional:  # two directions mix two different v: no single M
+            record_mixing_stats(ctx, ctx.layer, lambda: self.scan_matrix(delta, b_mat, c_mat))
         scan = self.parallel_scan if self.scan_kind == "parallel" else self.scan
-        y = self.hook_ssm_out(scan(u, delta, b_mat, c_mat))
+        y = self.hook_ssm_out(self.directions(scan, u, delta, b_mat, c_mat))
         return (y * self.hook_gate(F.silu(gate))) @ self.W_out
+
+    @property
+    def n_dir(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def conv_silu(self, branch: Tensor) -> Tensor:
+        """Causal depthwise conv1d + SiLU along the positions."""
+        padded = F.pad(branch.transpose(1, 2), (self.conv.shape[1] - 1, 0))
+        out = F.conv1d(padded, self.conv[:, None], groups=self.conv.shape[0])
+        return F.silu(out).transpose(1, 2)
+
+    def per_direction(self, u: Tensor, weight: Tensor) -> Tensor:
+        """`u @ weight` for each direction's channels (the directions share weights)."""
+        return torch.cat([part @ weight for part in u.chunk(self.n_dir, dim=-1)], dim=-1)
+
+    def directions(self, scan, u: Tensor, delta: Tensor, b: Tensor, c: Tensor) -> Tensor:
+        """`scan` on the forward direction, plus, when bidirectional, on the reversed backward
+        direction flipped back: y = y_forward + y_backward."""
+        parts = [t.chunk(self.n_dir, dim=-1) for t in (u, delta, b, c)]
+        out = scan(*(p[0] for p in parts))
+        if self.bidirectional:
+            out = out + scan(*(p[1].flip(1) for p in parts)).flip(1)
+        return out
 
     def scan(self, u: Tensor, delta: Tensor, b: Tensor, c: Tensor) -> Tensor:
         """Sequential selective scan; state [batch, d_inner, d_state]."""
@@ -187,9 +227,12 @@ class Mamba(VariantSpec):
     d_conv: PosInt = 4
     expand: PosInt = 2
     scan: Literal["sequential", "parallel"] = "sequential"  # parallel: log2(T) steps
+    bidirectional: bool = False  # needs causal=False; both directions share the weights
 
     def build(self, cfg, layer=None) -> nn.Module:
-        return SelectiveSSM(cfg, self.d_state, self.d_conv, self.expand, self.scan)
+        return SelectiveSSM(
+            cfg, self.d_state, self.d_conv, self.expand, self.scan, self.bidirectional
+        )
 
 
 @ATTENTION.register
