@@ -210,7 +210,8 @@ NOTES = """
   `hook_decay` holds the log-decay. Collapsed attention: `collapse_model(model)` in
   `workbench.variants.attention_collapsed` converts a softmax model. MatFormer:
   `blocks[l].mlp.set_width(m)`; Pattention: `blocks[l].mlp.grow(n)`; dense-to-sparse MoE:
-  `blocks[l].mlp.set_temperature(t)`; looped: `Looped(period, prefix, suffix)`.
+  `blocks[l].mlp.set_temperature(t)`; looped: `Looped(period, prefix, suffix)`; Mamba:
+  `scan="parallel"` (associative scan), `bidirectional=True` (for causal=False models).
 - Pre-LN -> Pre-RMSNorm -> Pre-CRMSNorm conversion: `workbench.variants.norm_conversion`.
 - Block layout (`block="sequential"` default, `"parallel"` as GPT-J/GPT-NeoX/PaLM): the same
   hooks in both. In a parallel block attention and MLP both read `hook_resid_pre`;
@@ -281,6 +282,10 @@ CLAIMS = [
      "decay::test_deltanet_mixing_matrix_is_the_product_formula_and_gives_the_output"),
     ("token-mixing matrix of Mamba (per channel): y == M u",
      "decay::test_mamba_channel_matrix_gives_the_sequential_scan"),
+    ("Mamba: parallel (associative) scan == sequential scan",
+     "decay::test_mamba_parallel_scan_equals_the_sequential_scan"),
+    ("bidirectional Mamba = forward scan + reversed scan",
+     "decay::test_bidirectional_mamba_is_the_forward_plus_the_reversed_scan"),
     ("attn.mix_* statistics are those of abs(M), row-normalized (retention)",
      "decay::test_retention_stats_are_computed_from_its_mixing_matrix"),
     ("top-k softmax / ProbSparse with k or u >= number of keys == softmax",
