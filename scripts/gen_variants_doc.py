@@ -238,6 +238,15 @@ tokens at all.
 """
 
 
+MIXERS2_NOTE = """Made by `benchmarks/variant_speed.py --set mixers2`. Top-k softmax and ProbSparse
+materialize the [T, T] scores (eager path); on this shared 2-core machine one forward at
+T = 8192 took 11.6 s (top-k) and 48.3 s (ProbSparse) in a single timed run (load average
+near 10), so the table runs them up to T = 2048 only ("not run" above it).
+Mamba's parallel (associative) scan is slower than its sequential loop on one CPU thread:
+it makes log2(T) passes over the whole [T, d_inner, d_state] state, which pays off only on
+parallel hardware.
+"""
+
 CLAIMS = [
     ("Pre-LN, Pre-RMSNorm and Pre-CRMSNorm give the same logits after conversion "
      "(Jiang et al. 2023)", "claims::test_pre_ln_equals_pre_rmsnorm_equals_pre_crmsnorm"),
@@ -356,7 +365,7 @@ def main() -> None:
         "\n## Which paper each variant covers\n\n" + papers_table(),
         "\n" + NOTES.format(claims=claims_table()),
         keep_speed_section(args.out),
-        "\n### Mixers of issue #23 against softmax\n",
+        "\n### Mixers of issue #23 against softmax\n\n" + MIXERS2_NOTE,
         keep_speed_section(args.out, "variant_speed_mixers2", " --set mixers2"),
         "",
     ]
