@@ -3,6 +3,7 @@ against a plain float64 loop written here, and their token-mixing matrices (y ==
 
 import pytest
 import torch
+import torch.nn.functional as F
 from workbench.kernels.attention.statistics import entropy, max_weight, sink
 
 from workbench import Model, ModelConfig
@@ -194,6 +195,38 @@ def test_bidirectional_mamba_is_the_forward_plus_the_reversed_scan() -> None:
 def reference_stats(m: torch.Tensor) -> dict[str, torch.Tensor]:
     w = m.abs() / m.abs().sum(-1, keepdim=True)
     return {"mix_entropy": entropy(w), "mix_max_weight": max_weight(w), "mix_sink": sink(w)}
+
+
+def linear_matrix(cache) -> torch.Tensor:
+    q, k = (1 + F.elu(cache[f"blocks.0.attn.hook_{n}"].transpose(1, 2)) for n in "qk")
+    return (q @ k.transpose(-1, -2)).tril()
+
+
+def mamba2_matrix(cache) -> torch.Tensor:
+    """M_ts = C_t . B_s exp(sum_{s<r<=t} Delta_r A_h), written out with explicit loops."""
+    b, c = cache["blocks.0.attn.hook_B"], cache["blocks.0.attn.hook_C"]  # [batch, pos, head, n]
+    log_a = cache["blocks.0.attn.hook_delta"] * -1.0  # A = -exp(0) = -1 at init
+    n = b.shape[1]
+    m = torch.zeros(b.shape[0], b.shape[2], n, n, dtype=b.dtype)
+    for t in range(n):
+        for s in range(t + 1):
+            decay = log_a[:, s + 1 : t + 1].sum(1).exp()  # [batch, head]
+            m[:, :, t, s] = (c[:, t] * b[:, s]).sum(-1) * decay
+    return m
+
+
+@pytest.mark.parametrize("attention,matrix", [("linear", linear_matrix),
+                                              ("mamba2", mamba2_matrix)])  # fmt: skip
+def test_mix_stats_of_linear_attention_and_mamba2_come_from_their_matrix(attention, matrix):
+    cfg = ModelConfig(d_model=16, n_layers=1, n_heads=2, d_vocab=16, position="none",
+                      attention=attention, init_range=0.2)  # fmt: skip
+    model = Model(cfg).double()
+    tokens = torch.randint(0, 16, (2, 10), generator=GEN)
+    stats = model.run_with_stats(tokens, ["attn.mix_entropy", "attn.mix_max_weight",
+                                          "attn.mix_sink"])  # fmt: skip
+    _, cache = model.run_with_cache(tokens)
+    for name, value in reference_stats(matrix(cache)).items():
+        torch.testing.assert_close(stats[f"attn.{name}", 0], value)
 
 
 def test_retention_stats_are_computed_from_its_mixing_matrix() -> None:

@@ -40,7 +40,7 @@ def sparsity_measure(scores: Scores, visible: Bool[Tensor, "b 1 q k"]) -> Float[
     """Informer's M(q_i) = max_j s_ij - mean_j s_ij over the visible keys (computed exactly
     over all keys; the paper estimates it from a sample of keys)."""
     count = visible.sum(-1).clamp(min=1)
-    mean = torch.where(visible, scores, 0.0).sum(-1) / count
+    mean = scores.masked_fill(~visible, 0.0).sum(-1) / count
     return scores.amax(-1) - mean
 
 
@@ -58,7 +58,7 @@ def probsparse_weights(
     their visible keys, so their output is the mean of the visible values (Informer's lazy
     queries; in a causal model, the running mean). Queries that see no key (padding, in
     self-attention) are never among the u; `u` may differ per batch row."""
-    uniform = visible.to(scores.dtype).expand_as(scores)
+    uniform = visible.to(scores.dtype)  # [b, 1, q, k]: broadcast over heads, not copied
     uniform = uniform / uniform.sum(-1, keepdim=True).clamp(min=1)
     measure = sparsity_measure(scores, visible).masked_fill(~real_queries(visible), float("-inf"))
     rank = measure.argsort(-1, descending=True).argsort(-1)  # 0 = the most "active" query
