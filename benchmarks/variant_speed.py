@@ -65,9 +65,6 @@ MIXERS2 = {
     "mamba (sequential scan)": "mamba",
     "mamba (parallel scan)": {"name": "mamba", "scan": "parallel"},
 }
-# Materializing [T, T] paths: at T = 8192 one forward took 11.6 s (top-k) and 48.3 s
-# (ProbSparse) on the shared 2-core machine, so they stop at 2048 (the table says "not run").
-LONGEST = {"topk_softmax (k=8, eager)": 2048, "probsparse (eager)": 2048}
 SETS = {"core": (MIXERS, "variant_speed"), "mixers2": (MIXERS2, "variant_speed_mixers2")}
 
 
@@ -87,12 +84,7 @@ def time_forward(attention, length: int) -> float:
 
 def run(lengths: list[int], mixers: dict | None = None) -> dict[str, dict[int, float]]:
     seconds: dict[str, dict[int, float]] = {}
-    jobs = [
-        (label, spec, n)
-        for label, spec in (mixers or MIXERS).items()
-        for n in lengths
-        if n <= LONGEST.get(label, n)
-    ]
+    jobs = [(label, spec, n) for label, spec in (mixers or MIXERS).items() for n in lengths]
     for label, spec, n in tqdm(jobs, desc="variant forward times"):
         seconds.setdefault(label, {})[n] = time_forward(spec, n)
     return seconds
@@ -103,10 +95,7 @@ def table(seconds: dict[str, dict[int, float]], lengths: list[int]) -> str:
     head = "| mixer | " + " | ".join(f"T={n}" for n in lengths) + " |"
     rows = [head, "|---|" + "---|" * len(lengths)]
     for label, times in seconds.items():
-        cells = [
-            f"{times[n] / base[n]:.2f}x ({times[n] * 1e3:.0f} ms)" if n in times else "not run"
-            for n in lengths
-        ]
+        cells = [f"{times[n] / base[n]:.2f}x ({times[n] * 1e3:.0f} ms)" for n in lengths]
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 

@@ -239,9 +239,9 @@ tokens at all.
 
 
 MIXERS2_NOTE = """Made by `benchmarks/variant_speed.py --set mixers2`. Top-k softmax and ProbSparse
-materialize the [T, T] scores (eager path); on this shared 2-core machine one forward at
-T = 8192 took 11.6 s (top-k) and 48.3 s (ProbSparse) in a single timed run (load average
-near 10), so the table runs them up to T = 2048 only ("not run" above it).
+materialize the [T, T] scores and run several [T, T] passes (eager path, no kernel), hence
+their steep growth with T; the machine's load average was near 10 (2 cores shared by
+several jobs), so single timings vary by 2x or more between runs.
 Mamba's parallel (associative) scan is slower than its sequential loop on one CPU thread:
 it makes log2(T) passes over the whole [T, d_inner, d_state] state, which pays off only on
 parallel hardware.
