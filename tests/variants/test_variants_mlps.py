@@ -58,6 +58,10 @@ def test_pattention_zero_initialized_new_tokens_leave_outputs_unchanged() -> Non
         block.mlp.grow(8)
     assert model.blocks[0].mlp.K_P.shape == (32, 32)
     torch.testing.assert_close(model(toks), before, rtol=0, atol=0)
+    grown_cfg = model.cfg.replace(mlp={"name": "pattention", "n_tokens": 32, "tau_tokens": 24})
+    rebuilt = Model(grown_cfg).double().eval()
+    rebuilt.load_state_dict(model.state_dict())  # a saved grown model rebuilds the same
+    torch.testing.assert_close(rebuilt(toks), before, rtol=0, atol=0)
     with torch.no_grad():  # once the new tokens learn something, the output moves
         model.blocks[0].mlp.K_P[24:] = 1.0
         model.blocks[0].mlp.V_P[24:] = 1.0

@@ -60,24 +60,26 @@ class MatFormerMLP(nn.Module):
 class PattentionMLP(nn.Module):
     """TokenFormer's Pattention as the FFN (Wang et al. 2024): the input attends to `n`
     learnable key/value parameter tokens, O = Theta(x K_P^T) V_P, with TokenFormer's
-    normalization Theta(s)_j = GeLU(s_j * tau / ||s||_2). `tau` is sqrt(n) of the tokens at
-    construction and stays fixed, so `grow(extra)` (zero-initialized key and value tokens)
-    leaves every output unchanged: a zero key scores 0, adds nothing to ||s||, and
+    normalization Theta(s)_j = GeLU(s_j * tau / ||s||_2). `tau` is sqrt(tau_tokens) (default:
+    the tokens at construction) and stays fixed, so `grow(extra)` (zero-initialized key and
+    value tokens) leaves every output unchanged: a zero key scores 0, adds nothing to ||s||, and
     GeLU(0) = 0. (The authors' code rescales by sqrt of the current count instead, which
     would change outputs after growth.) Hooks: `hook_pre` (scores), `hook_post` (Theta)."""
 
     exact_zeros = False  # GeLU
 
-    def __init__(self, cfg, n_tokens: int) -> None:
+    def __init__(self, cfg, n_tokens: int, tau_tokens: int | None = None) -> None:
         super().__init__()
         self.K_P = nn.Parameter(torch.empty(n_tokens, cfg.d_model))
         self.V_P = nn.Parameter(torch.empty(n_tokens, cfg.d_model))
-        self.tau = math.sqrt(n_tokens)
+        self.tau = math.sqrt(tau_tokens or n_tokens)
         self.hook_pre, self.hook_post = HookPoint(), HookPoint()
 
     @torch.no_grad()
     def grow(self, extra: int) -> None:
-        """Append `extra` zero key and value tokens (TokenFormer's incremental scaling)."""
+        """Append `extra` zero key and value tokens (TokenFormer's incremental scaling). The
+        grown layer is `Pattention(n_tokens=n + extra, tau_tokens=n)` in a config (so that a
+        saved, grown model rebuilds with the same tau)."""
         for name in ("K_P", "V_P"):
             old = getattr(self, name)
             setattr(self, name, nn.Parameter(torch.cat([old, old.new_zeros(extra, old.shape[1])])))
@@ -143,7 +145,8 @@ class MatFormer(VariantSpec):
 @MLP.register
 @dataclasses.dataclass(frozen=True)
 class Pattention(VariantSpec):
-    """`n_tokens` key/value parameter tokens (None: d_mlp)."""
+    """`n_tokens` key/value parameter tokens (None: d_mlp); `tau_tokens` sets the scale
+    tau = sqrt(tau_tokens) (None: n_tokens; a grown layer keeps its original count)."""
 
     name: ClassVar[str] = "pattention"
     paper: ClassVar[str] = (
@@ -151,9 +154,10 @@ class Pattention(VariantSpec):
         "Parameters (arXiv 2410.23168)"
     )
     n_tokens: PosInt | None = None
+    tau_tokens: PosInt | None = None
 
     def build(self, cfg, layer=None) -> nn.Module:
-        return PattentionMLP(cfg, self.n_tokens or cfg.d_mlp)
+        return PattentionMLP(cfg, self.n_tokens or cfg.d_mlp, self.tau_tokens)
 
 
 @MLP.register
