@@ -11,6 +11,15 @@ reference scan loop over T in Python.
 
 Usage: python benchmarks/variant_speed.py [--lengths 512 2048 8192] [--write-doc docs/variants.md]
 `--write-doc` replaces the table between the `variant_speed` markers of that file.
+`--set mixers2` times the mixers of issue #23 (retention, GLA, Mamba-2, top-k softmax,
+ProbSparse, collapsed, pool, MSSA, Mamba's parallel scan) against softmax instead, into the
+`variant_speed_mixers2` markers. Retention, GLA and Mamba-2 run their chunked forms (linear
+in T); top-k softmax and ProbSparse materialize the [T, T] scores (eager path); collapsed
+attention and MSSA run SDPA (collapsed with d_model-wide queries and keys); the pool mixer
+mixes with a fixed window; Mamba's parallel scan takes log2(T) vectorized steps, each over
+the whole [T, d_inner, d_state] state (more memory traffic than the sequential loop: it
+pays off on parallel hardware, not on one CPU thread; the sequential scan is timed beside
+it).
 """
 
 from __future__ import annotations
@@ -43,7 +52,20 @@ MIXERS = {
     "mamba (reference scan)": "mamba",
     "glu_mixer": "glu_mixer",
 }
-MARK_START, MARK_END = "<!-- variant_speed:start -->", "<!-- variant_speed:end -->"
+MIXERS2 = {
+    "softmax (SDPA)": "softmax",
+    "retention (chunked, 64)": "retention",
+    "gla (chunked, 64)": "gla",
+    "mamba2 (chunked SSD, 64)": "mamba2",
+    "topk_softmax (k=8, eager)": "topk_softmax",
+    "probsparse (eager)": "probsparse",
+    "collapsed (W_QK, W_OV)": "collapsed",
+    "mssa": "mssa",
+    "pool (3)": "pool",
+    "mamba (sequential scan)": "mamba",
+    "mamba (parallel scan)": {"name": "mamba", "scan": "parallel"},
+}
+SETS = {"core": (MIXERS, "variant_speed"), "mixers2": (MIXERS2, "variant_speed_mixers2")}
 
 
 def time_forward(attention, length: int) -> float:
@@ -60,9 +82,9 @@ def time_forward(attention, length: int) -> float:
         return median_seconds(lambda: model(tokens), repeats=1 if once > 2 else 3, warmup=0)
 
 
-def run(lengths: list[int]) -> dict[str, dict[int, float]]:
+def run(lengths: list[int], mixers: dict | None = None) -> dict[str, dict[int, float]]:
     seconds: dict[str, dict[int, float]] = {}
-    jobs = [(label, spec, n) for label, spec in MIXERS.items() for n in lengths]
+    jobs = [(label, spec, n) for label, spec in (mixers or MIXERS).items() for n in lengths]
     for label, spec, n in tqdm(jobs, desc="variant forward times"):
         seconds.setdefault(label, {})[n] = time_forward(spec, n)
     return seconds
@@ -78,12 +100,13 @@ def table(seconds: dict[str, dict[int, float]], lengths: list[int]) -> str:
     return "\n".join(rows)
 
 
-def write_doc(path: Path, text: str) -> None:
-    doc = path.read_text() if path.exists() else f"{MARK_START}\n{MARK_END}\n"
-    if MARK_START not in doc:
-        doc += f"\n{MARK_START}\n{MARK_END}\n"
-    pattern = re.compile(re.escape(MARK_START) + ".*?" + re.escape(MARK_END), re.S)
-    path.write_text(pattern.sub(lambda _: f"{MARK_START}\n{text}\n{MARK_END}", doc))
+def write_doc(path: Path, text: str, marker: str = "variant_speed") -> None:
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    doc = path.read_text() if path.exists() else f"{start}\n{end}\n"
+    if start not in doc:
+        doc += f"\n{start}\n{end}\n"
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    path.write_text(pattern.sub(lambda _: f"{start}\n{text}\n{end}", doc))
 
 
 def cpu_name() -> str:
@@ -98,10 +121,12 @@ def main() -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=[512, 2048, 8192])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--write-doc", type=Path, default=None)
+    parser.add_argument("--set", choices=sorted(SETS), default="core")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    mixers, marker = SETS[args.set]
     load_before = os.getloadavg()[0]
-    result = table(run(args.lengths), args.lengths)
+    result = table(run(args.lengths, mixers), args.lengths)
     load = f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after the run"
     text = (
         f"Forward time relative to softmax attention (SDPA), one layer, d_model 64, 4 heads, "
@@ -110,7 +135,7 @@ def main() -> None:
     )
     print(text)
     if args.write_doc is not None:
-        write_doc(args.write_doc, text)
+        write_doc(args.write_doc, text, marker)
 
 
 if __name__ == "__main__":

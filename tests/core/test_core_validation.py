@@ -22,7 +22,15 @@ from workbench.core.validate import Bound, ConfigError, field_hints
 from workbench.programs.model import ProgramConfig
 from workbench.train import TrainConfig
 
-CAUSAL_ONLY = {"deltanet", "linear", "mamba", "glu_mixer"}  # mixers that need causal=True
+CAUSAL_ONLY = {
+    "deltanet",
+    "linear",
+    "mamba",
+    "glu_mixer",
+    "retention",
+    "gla",
+    "mamba2",
+}  # mixers that need causal=True
 RNG_SEEDS = range(12)
 
 

@@ -257,4 +257,6 @@ def test_doc_generator_claims_name_real_tests_and_probe_reports_a_variant() -> N
     assert gen.claims_table().count("\n") == len(gen.CLAIMS) + 1
     row = gen.probe(gen.BASE.replace(attention="deltanet"), "attention", steps=20)
     assert row["trains"].startswith("yes") and "`attn.hook_beta`" in row["hooks"]
-    assert row["stats"].startswith("attn: none (asking raises") and row["triton"] == "no"
+    assert row["stats"].startswith("attn: mix_entropy") and row["triton"] == "no"
+    row = gen.probe(gen.BASE.replace(attention="glu_mixer"), "attention", steps=1)
+    assert row["stats"].startswith("attn: none (asking raises")

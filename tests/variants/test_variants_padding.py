@@ -20,8 +20,13 @@ ALL_ATTENTION = tuple(ATTENTION.names())
 REFUSES_MASK: frozenset[str] = frozenset()  # variants expected to raise on a padding mask
 # Linear attention applies 1 + elu after the rotation, which breaks RoPE's shift invariance;
 # the mixers without scores refuse ALiBi (and Mamba / GLU refuse rotations too).
-ROTATION_INVARIANT = frozenset(ALL_ATTENTION) - {"linear", "mamba", "glu_mixer"}
-NO_SCORES = {"linear", "deltanet"}
+# GLA decays each key channel by its own factor, so the two channels of a rotated pair are
+# weighted differently and RoPE's shift invariance breaks too. Collapsed attention, Mamba-2
+# and the pool mixer have no separate queries and keys: they refuse rotations.
+ROTATION_INVARIANT = frozenset(ALL_ATTENTION) - {
+    "linear", "mamba", "glu_mixer", "gla", "collapsed", "mamba2", "pool"
+}  # fmt: skip
+NO_SCORES = {"linear", "deltanet", "retention", "gla"}
 
 
 def padded_batch(
@@ -103,7 +108,12 @@ def test_padding_with_norm_mlp_position_combinations(changes: dict, side: str) -
     assert_padding_invariant(cfg, side, 3)
 
 
-@pytest.mark.parametrize("attention", ["softmax", "sigmoid", "clipped", "gated", "power_softmax"])
+@pytest.mark.parametrize(
+    "attention",
+    ["softmax", "sigmoid", "clipped", "gated", "power_softmax", "pool",
+     {"name": "mamba", "bidirectional": True}],
+    ids=str,
+)  # fmt: skip
 @pytest.mark.parametrize("side", ["left", "right"])
 def test_bidirectional_padding_masks_keys(attention: str, side: str) -> None:
     """Non-causal variants see every real key, no pad key."""
@@ -116,7 +126,9 @@ def test_left_padding_with_absolute_positions(attention: str) -> None:
     assert_padding_invariant(BASE.replace(attention=attention, position="learned"), "left", 5)
 
 
-@pytest.mark.parametrize("attention", ["linear", "deltanet", "mamba"])
+@pytest.mark.parametrize(
+    "attention", ["linear", "deltanet", "mamba", "retention", "gla", "mamba2", "pool"]
+)
 def test_recurrent_mixers_ignore_padding_inside_the_sequence(attention: str) -> None:
     """A masked position writes nothing into the state: the tokens after it equal a run where
     the position holds any other token (the masked token's id cannot matter)."""
@@ -166,6 +178,11 @@ def test_hooked_path_sees_the_same_padding(attention: str) -> None:
         ("mamba", "rotary"),
         ("mamba", "comrope"),
         ("glu_mixer", "rotary"),
+        ("retention", "alibi"),
+        ("gla", "alibi"),
+        ("mamba2", "rotary"),
+        ("pool", "alibi"),
+        ("collapsed", "rotary"),
     ],  # fmt: skip
 )
 def test_mixers_without_scores_refuse_score_positions(attention: str, position: str) -> None:

@@ -10,8 +10,13 @@ layer then works per iteration); `blocks.{i}` shares its parameters with
 `blocks.{i % period}`. Because the reparam field holds one spec, looping does not combine
 with `sigma_reparam` through the config.
 
+AlgoFormer (Gao et al. 2024, arXiv 2402.13572) puts untied blocks around the loop: a
+pre-transformer of `prefix` blocks and a post-transformer of `suffix` blocks, each with its
+own weights; only the blocks between them loop.
+
 Example:
     >>> cfg = ModelConfig(n_layers=6, reparam=Looped(period=1))  # one block, 6 iterations
+    >>> cfg = ModelConfig(n_layers=6, reparam=Looped(prefix=1, suffix=1))  # AlgoFormer
     >>> sum(p.numel() for p in Model(cfg).blocks.parameters())  # the size of one block
 """
 
@@ -23,7 +28,7 @@ from typing import ClassVar
 from torch import nn
 
 from workbench.core.registry import REPARAM
-from workbench.core.validate import PosInt
+from workbench.core.validate import NonNegInt, PosInt
 from workbench.variants.reparam import Reparam
 
 
@@ -50,14 +55,19 @@ def tie_module_parameters(target: nn.Module, source: nn.Module) -> int:
 @REPARAM.register
 @dataclasses.dataclass(frozen=True)
 class Looped(Reparam):
-    """Block i uses the weights of block i % `period`; `period=1` loops a single block."""
+    """Blocks `prefix .. n_layers - suffix` loop: block i uses the weights of block
+    prefix + (i - prefix) % `period`; `period=1` loops a single block. The first `prefix`
+    and last `suffix` blocks keep their own weights (AlgoFormer's pre/post-transformers)."""
 
     name: ClassVar[str] = "looped"
     paper: ClassVar[str] = (
         "Dehghani et al. 2019, Universal Transformers; Giannou et al. 2023, Looped "
-        "Transformers as Programmable Computers (arXiv 2301.13196)"
+        "Transformers as Programmable Computers (arXiv 2301.13196); untied prefix/suffix: "
+        "Gao et al. 2024, AlgoFormer (arXiv 2402.13572)"
     )
     period: PosInt = 1
+    prefix: NonNegInt = 0
+    suffix: NonNegInt = 0
 
     def check(self) -> None:
         if self.period < 1:
@@ -65,7 +75,11 @@ class Looped(Reparam):
 
     def apply(self, model: nn.Module) -> None:
         blocks = model.blocks
-        if self.period > len(blocks):
-            raise ValueError(f"Looped.period={self.period} > n_layers={len(blocks)}")
-        for i in range(self.period, len(blocks)):
-            tie_module_parameters(blocks[i], blocks[i % self.period])
+        looped = len(blocks) - self.prefix - self.suffix
+        if self.period > looped:
+            raise ValueError(
+                f"Looped.period={self.period} > the {looped} looped blocks (n_layers="
+                f"{len(blocks)} minus prefix={self.prefix} and suffix={self.suffix})"
+            )
+        for i in range(self.prefix + self.period, self.prefix + looped):
+            tie_module_parameters(blocks[i], blocks[self.prefix + (i - self.prefix) % self.period])

@@ -9,12 +9,20 @@ routing is uniform, up to `n_experts` when every token goes to one expert.
 Hooks: `mlp.hook_router_logits` `[batch, pos, expert]`, `mlp.hook_router_choice`
 `[batch, pos, k]` (int64; a hook may replace the choice), `mlp.hook_router_weights`
 `[batch, pos, k]`, and per expert `mlp.experts.{e}.hook_pre|hook_post` `[routed_tokens, d_mlp]`.
+
+Dense-to-sparse gate (`gate="dense_to_sparse"`, EvoMoE: Nie et al. 2021, arXiv 2112.14397):
+the router weights are softmax(logits / temperature) over *all* experts, and experts whose
+weight is below `threshold` are dropped (the rest renormalized). A high temperature makes
+the layer a dense mixture of every expert; lowering it (`set_temperature`, e.g. annealed over
+training as in the paper, which also adds Gumbel noise; not done here) makes it sparse, down
+to top-1 routing. The choice hook then has `n_experts` slots, ordered by weight; a dropped
+slot has weight 0 and its expert does not run for that token.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +31,7 @@ from torch import Tensor, nn
 
 from workbench.core.hooks import HookPoint
 from workbench.core.registry import MLP, VariantSpec
-from workbench.core.validate import PosInt
+from workbench.core.validate import NonNegFloat, PosFloat, PosInt
 from workbench.kernels.mlp.reference import fired
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "silu": F.silu}
@@ -49,7 +57,10 @@ class TopKMoEModule(nn.Module):
 
     def __init__(self, cfg, spec: TopKMoE) -> None:
         super().__init__()
-        self.k, self.renormalize = spec.k, spec.renormalize
+        self.dense_to_sparse = spec.gate == "dense_to_sparse"
+        self.k = spec.n_experts if self.dense_to_sparse else spec.k
+        self.renormalize = spec.renormalize
+        self.temperature, self.threshold = spec.temperature, spec.threshold
         self.exact_zeros = spec.activation == "relu"
         d_expert = spec.d_expert or cfg.d_mlp
         self.W_router = nn.Parameter(torch.empty(cfg.d_model, spec.n_experts))
@@ -63,14 +74,30 @@ class TopKMoEModule(nn.Module):
         self.hook_router_weights = HookPoint()
         self.load_balancing_loss: Tensor | None = None
 
+    def set_temperature(self, temperature: float) -> None:
+        """The dense-to-sparse gate's temperature (lower: sparser)."""
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = temperature
+
     def route(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         logits = self.hook_router_logits(x @ self.W_router)
+        if self.dense_to_sparse:
+            return self.route_dense_to_sparse(logits, x.dtype)
         probs = logits.float().softmax(-1)
         choice = self.hook_router_choice(probs.topk(self.k, dim=-1).indices)
         weights = probs.gather(-1, choice)
         if self.renormalize:
             weights = weights / weights.sum(-1, keepdim=True)
         return probs, choice, self.hook_router_weights(weights.to(x.dtype))
+
+    def route_dense_to_sparse(self, logits: Tensor, dtype: torch.dtype) -> tuple[Tensor, ...]:
+        gate = (logits.float() / self.temperature).softmax(-1)
+        choice = self.hook_router_choice(gate.argsort(-1, descending=True))
+        weights = gate.gather(-1, choice)
+        weights = torch.where(weights >= self.threshold, weights, 0.0)
+        weights = weights / weights.sum(-1, keepdim=True)
+        return logits.float().softmax(-1), choice, self.hook_router_weights(weights.to(dtype))
 
     def forward(
         self, x: Float[Tensor, "batch pos d_model"], ctx
@@ -81,18 +108,26 @@ class TopKMoEModule(nn.Module):
         out = torch.zeros_like(flat_x)
         posts = []
         for e, expert in enumerate(self.experts):
-            token, slot = (flat_choice == e).nonzero(as_tuple=True)
+            routed = flat_choice == e
+            if self.dense_to_sparse:  # dropped slots (weight 0) do not run the expert
+                routed = routed & (flat_w != 0)
+            token, slot = routed.nonzero(as_tuple=True)
             y, post = expert(flat_x[token])
             out = out.index_add(0, token, y * flat_w[token, slot, None])
             posts.append((token, post))
-        self.load_balancing_loss = self.balance_loss(probs, choice)
+        kept = (weights != 0) if self.dense_to_sparse else None
+        self.load_balancing_loss = self.balance_loss(probs, choice, kept)
         self.record_stats(posts, flat_x.shape[0], x.shape[:2], ctx)
         return out.view_as(x) + self.b_out
 
-    def balance_loss(self, probs: Tensor, choice: Tensor) -> Tensor:
+    def balance_loss(self, probs: Tensor, choice: Tensor, kept: Tensor | None = None) -> Tensor:
         n_experts = probs.shape[-1]
         # fraction of the routing slots (tokens x k) that went to each expert; sums to 1
-        dispatch = F.one_hot(choice, n_experts).float().flatten(0, -2).mean(0)
+        slots = F.one_hot(choice, n_experts).float()
+        if kept is not None:  # dense-to-sparse: only the slots that were not dropped
+            slots = slots * kept[..., None]
+        slots = slots.flatten(0, -2)
+        dispatch = slots.sum(0) / slots.sum()
         return n_experts * (dispatch.detach() * probs.flatten(0, -2).mean(0)).sum()
 
     def record_stats(self, posts, n_tokens: int, batch_pos, ctx) -> None:
@@ -131,17 +166,26 @@ class TopKMoE(VariantSpec):
     name: ClassVar[str] = "moe"
     paper: ClassVar[str] = (
         "Shazeer et al. 2017, Outrageously Large Neural Networks (sparsely-gated MoE); "
-        "load balancing: Fedus et al. 2022, Switch Transformers (arXiv 2101.03961)"
+        "load balancing: Fedus et al. 2022, Switch Transformers (arXiv 2101.03961); "
+        "dense-to-sparse gate: Nie et al. 2021, EvoMoE (arXiv 2112.14397)"
     )
     n_experts: PosInt = 4
     k: PosInt = 2
     d_expert: PosInt | None = None
     activation: str = "relu"
     renormalize: bool = True
+    gate: Literal["topk", "dense_to_sparse"] = "topk"  # dense_to_sparse: EvoMoE (k unused)
+    temperature: PosFloat = 2.0  # dense_to_sparse only: softmax(logits / temperature)
+    threshold: NonNegFloat = 1e-3  # dense_to_sparse only: experts below it are dropped
 
     def check(self) -> None:
         if not 1 <= self.k <= self.n_experts:
             raise ValueError(f"moe needs 1 <= k <= n_experts, got k={self.k}, n={self.n_experts}")
+        if self.gate == "dense_to_sparse" and self.threshold * self.n_experts >= 1:
+            raise ValueError(  # the most probable expert (weight >= 1/n) must always stay
+                f"moe threshold must be < 1/n_experts = {1 / self.n_experts:g}, "
+                f"got {self.threshold}"
+            )
         if self.activation not in _ACTIVATIONS:
             raise ValueError(
                 f"moe activation {self.activation!r} unknown; valid: {sorted(_ACTIVATIONS)}"

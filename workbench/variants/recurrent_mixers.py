@@ -20,6 +20,7 @@ from workbench.core.hooks import HookPoint
 from workbench.core.registry import ATTENTION, VariantSpec
 from workbench.core.validate import PosInt
 from workbench.variants.attention import QKVAttention
+from workbench.variants.mixing_stats import MIX_STATS, record_mixing_stats
 
 BHPD = Float[Tensor, "batch head pos d_head"]
 
@@ -82,6 +83,18 @@ def delta_rule_chunked(
     return torch.cat(outs, dim=2)
 
 
+def delta_rule_matrix(
+    q: BHPD, k: BHPD, beta: Float[Tensor, "batch head pos"], chunk: int = 32
+) -> Float[Tensor, "batch head q k"]:
+    """DeltaNet's token-mixing matrix M (o == M v for fixed q, k, beta): the output is
+    linear in v, so running the delta rule on v = the identity (one value channel per
+    position) gives M's rows. M_ts = beta_s k_s^T (prod_{r=s+1..t} (I - beta_r k_r k_r^T)) q_t
+    can be negative."""
+    n = q.shape[2]
+    eye = torch.eye(n, dtype=q.dtype, device=q.device).expand(*q.shape[:2], n, n)
+    return delta_rule_chunked(q, k, eye, beta, chunk)
+
+
 class _MatrixStateMixer(QKVAttention):
     """QKV projections and hooks of `QKVAttention`; no softmax pattern, no kernels."""
 
@@ -98,6 +111,10 @@ class _MatrixStateMixer(QKVAttention):
                 "ignored; use position='rotary', 'learned' or 'none'"
             )
         del self.hook_attn_scores, self.hook_pattern  # no softmax pattern exists here
+
+    def supported_stats(self) -> set[str]:
+        """`attn.mix_*`: statistics of the token-mixing matrix M (see `mixing_stats`)."""
+        return set(MIX_STATS)
 
     @staticmethod
     def key_weights(ctx, like: Tensor) -> Float[Tensor, "batch 1 pos 1"] | None:
@@ -120,6 +137,8 @@ class NormLinearAttention(_MatrixStateMixer):
         real = self.key_weights(ctx, k)
         if real is not None:  # padded keys and values add nothing to S
             k, v = k * real, v * real
+        # M is the mixing before the output RMSNorm: out_pre_norm == M v
+        record_mixing_stats(ctx, self.layer, lambda: torch.tril(q @ k.transpose(-1, -2)))
         if self.mode == "recurrent":
             out = linear_attention_recurrent(q, k, v)
         elif self.mode == "chunked":
@@ -148,6 +167,7 @@ class DeltaNetMixer(_MatrixStateMixer):
             # beta = 0 leaves S untouched at padding (the step is skipped); masked after the
             # hook so a patched beta cannot make padding write into the state either.
             k, v, beta = k * real, v * real, beta * real[..., 0]
+        record_mixing_stats(ctx, self.layer, lambda: delta_rule_matrix(q, k, beta, self.chunk))
         if self.mode == "recurrent":
             return delta_rule_recurrent(q, k, v, beta)
         return delta_rule_chunked(q, k, v, beta, self.chunk)

@@ -69,7 +69,9 @@ class SpectralRescale(nn.Module):
 
 def _as_map(name: str):
     """How a weight reads as a matrix [in, out] (the spectral norm ignores transposes)."""
-    if name in ("W_Q", "W_K", "W_V"):  # [head, d_model, d_head] -> [d_model, head * d_head]
+    # [head, d_model, d_head] -> [d_model, head * d_head]; W_QK, W_OV (collapsed attention)
+    # and W_U (CRATE's MSSA) are laid out [head, d_model, out] too
+    if name in ("W_Q", "W_K", "W_V", "W_QK", "W_OV", "W_U"):
         return lambda w: w.transpose(0, 1).reshape(w.shape[1], -1)
     if name == "W_O":  # [head, d_head, d_model] -> [head * d_head, d_model]
         return lambda w: w.reshape(-1, w.shape[-1])
