@@ -5,10 +5,10 @@
 
 # Figure modules register themselves with `figure` on import.
 from workbench.export import (  # noqa: F401  (register their figures)
+    diagrams,
     entropy,
     logit,
     overview,
-    register,
     sparsity,
 )
 from workbench.export.figures import (

@@ -9,10 +9,10 @@ Example:
 
 # View modules register themselves with `view` on import.
 from workbench.widgets import (  # noqa: F401  (register their views)
+    diagram,
     entropy,
     logit,
     overview,
-    register,
     sparsity,
 )
 from workbench.widgets._arrays import decode_array, encode_array
