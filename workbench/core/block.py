@@ -8,6 +8,7 @@ residual stream), and the layout decides how to combine them.
 
 from __future__ import annotations
 
+import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
@@ -26,19 +27,26 @@ class Block(nn.Module):
         self.layer = layer
         self.placement = cfg.norm_placement
         has_in_norm = self.placement.norm_in or self.placement.norm_after_add
+        attn, mlp = (
+            cfg.spec("attention", layer).build(cfg, layer),
+            cfg.spec("mlp", layer).build(cfg, layer),
+        )
 
-        def norm(wanted: bool) -> nn.Module | None:
-            return cfg.norm.build(cfg, layer) if wanted else None
+        def norm(wanted: bool, module: nn.Module) -> nn.Module | None:
+            # A sublayer that adds nothing (the identity mixer) gets no norms either.
+            skip = getattr(module, "adds_nothing", False)
+            return cfg.spec("norm", layer).build(cfg, layer) if wanted and not skip else None
 
-        # Registered in forward order, so `model.hook_names()` reads as the computation does.
+        # Registered in forward order, so `model.hook_names()` reads as the computation does
+        # (a layout's own sublayers, e.g. macaron's first half-FFN, come first).
         self.hook_resid_pre = HookPoint()
-        self.ln1, self.ln1_out = norm(has_in_norm), norm(self.placement.norm_out)
-        self.attn = cfg.attention.build(cfg, layer)
+        self.layout = cfg.spec("block", layer).build(cfg, layer)
+        self.ln1, self.ln1_out = norm(has_in_norm, attn), norm(self.placement.norm_out, attn)
+        self.attn = attn
         self.hook_attn_out, self.hook_resid_mid = HookPoint(), HookPoint()
-        self.ln2, self.ln2_out = norm(has_in_norm), norm(self.placement.norm_out)
-        self.mlp = cfg.mlp.build(cfg, layer)
+        self.ln2, self.ln2_out = norm(has_in_norm, mlp), norm(self.placement.norm_out, mlp)
+        self.mlp = mlp
         self.hook_mlp_out, self.hook_resid_post = HookPoint(), HookPoint()
-        self.layout = cfg.block.build(cfg, layer)
 
     def forward(
         self, resid: Float[Tensor, "batch pos d_model"], ctx
@@ -55,21 +63,38 @@ class Block(nn.Module):
         raise ValueError(f"Unknown sublayer {sublayer!r}: 'attn' or 'mlp'")
 
     def branch(
-        self, resid: Float[Tensor, "batch pos d_model"], sublayer: str, ctx
+        self, resid: Float[Tensor, "batch pos d_model"], sublayer: str, ctx, scale: float = 1.0
     ) -> Float[Tensor, "batch pos d_model"]:
         """What `sublayer` ('attn' or 'mlp') adds to the stream: input norm, the sublayer,
-        output norm (peri-LN), through `hook_{attn,mlp}_out`. Not for post-LN."""
-        module, norm, norm_out, hook_out = self._parts(sublayer)
-        out = module(norm(resid) if norm is not None else resid, ctx)
-        if norm_out is not None:
-            out = norm_out(out)
-        return hook_out(out)
+        output norm (peri-LN), times `scale` (macaron's 1/2), through `hook_{attn,mlp}_out`.
+        Not for post-LN."""
+        return sublayer_branch(*self._parts(sublayer), resid, ctx, scale)
 
     def residual_step(
         self, resid: Float[Tensor, "batch pos d_model"], sublayer: str, ctx
     ) -> Float[Tensor, "batch pos d_model"]:
         """The stream after `sublayer`: `resid + branch`, or `norm(resid + out)` for post-LN."""
-        if self.placement.norm_after_add:
-            module, norm, _, hook_out = self._parts(sublayer)
+        module, norm, _, hook_out = self._parts(sublayer)
+        if self.placement.norm_after_add and norm is not None:
             return norm(resid + hook_out(module(resid, ctx)))
         return resid + self.branch(resid, sublayer, ctx)
+
+
+def sublayer_branch(
+    module: nn.Module,
+    norm: nn.Module | None,
+    norm_out: nn.Module | None,
+    hook_out: HookPoint,
+    resid: Float[Tensor, "batch pos d_model"],
+    ctx,
+    scale: float = 1.0,
+) -> Float[Tensor, "batch pos d_model"]:
+    """norm -> module -> norm_out -> x scale -> hook_out. A module that `adds_nothing` (the
+    identity mixer) is not run: its hook sees zeros, so `resid_mid == resid_pre + attn_out`
+    holds and patching the hook still adds to the stream."""
+    if getattr(module, "adds_nothing", False):
+        return hook_out(torch.zeros_like(resid))
+    out = module(norm(resid) if norm is not None else resid, ctx)
+    if norm_out is not None:
+        out = norm_out(out)
+    return hook_out(out * scale if scale != 1.0 else out)

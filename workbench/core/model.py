@@ -74,9 +74,12 @@ class Model(HookedModule):
         self.hook_embed = HookPoint()
         self.pos_embed = cfg.position.build(cfg)
         self.hook_pos_embed = HookPoint()
-        self.ln_embed = cfg.norm.build(cfg) if cfg.embed_norm else None
+        # With a per-layer norm schedule the embedding norm is layer 0's kind, the final
+        # norm the last layer's (the norms next to them in the stream).
+        self.ln_embed = cfg.spec("norm", 0).build(cfg) if cfg.embed_norm else None
         self.blocks = nn.ModuleList(Block(cfg, layer) for layer in range(cfg.n_layers))
-        self.ln_final = cfg.norm.build(cfg) if cfg.norm_placement.final_norm else None
+        final = cfg.spec("norm", cfg.n_layers - 1)
+        self.ln_final = final.build(cfg) if cfg.norm_placement.final_norm else None
         self.unembed = Unembed(cfg, self.embed) if cfg.has_unembed else None
         if init:
             self.init_weights()
@@ -180,11 +183,38 @@ class Model(HookedModule):
         cache = ActivationCache(store)
         return out, cache.remove_batch_dim() if remove_batch_dim else cache
 
+    def layer_stats(self) -> list[dict[str, set[str]]]:
+        """Statistics each layer can give, by family: `[{"attn": {...}, "mlp": {...}}, ...]`
+        (hybrids differ by layer: a DeltaNet layer has no attention entropy)."""
+        return [
+            {
+                "attn": set(block.attn.supported_stats()),
+                "mlp": set(MLP_STATS) if hasattr(block.mlp, "exact_zeros") else set(),
+            }
+            for block in self.blocks
+        ]
+
     def supported_stats(self) -> dict[str, set[str]]:
         """Statistics every layer supports, by family: `{"attn": {...}, "mlp": {...}}`."""
-        attn = set.intersection(*(set(b.attn.supported_stats()) for b in self.blocks))
-        mlp = set(MLP_STATS) if all(hasattr(b.mlp, "exact_zeros") for b in self.blocks) else set()
-        return {"attn": attn, "mlp": mlp}
+        per_layer = self.layer_stats()
+        return {
+            family: set.intersection(*(s[family] for s in per_layer)) for family in per_layer[0]
+        }
+
+    def absent_layers(self, request: dict[str, tuple[str, ...]]) -> dict[str, tuple[int, ...]]:
+        """For each requested statistic, the layers that cannot give it (none: left out)."""
+        per_layer = self.layer_stats()
+        absent = {}
+        for family, names in request.items():
+            for name in names:
+                layers = tuple(i for i, s in enumerate(per_layer) if name not in s[family])
+                if layers:
+                    absent[f"{family}.{name}"] = layers
+        return absent
+
+    def layer_variant_names(self) -> tuple[str, ...]:
+        """`"deltanet"`, `"softmax"`, ...: the mixer of each layer, for messages."""
+        return tuple(self.cfg.spec("attention", layer).name for layer in range(self.cfg.n_layers))
 
     @torch.no_grad()
     def run_with_stats(
@@ -204,7 +234,7 @@ class Model(HookedModule):
         SiLU, GLU) require one.
         """
         tokens, attention_mask = self.tokens_and_mask(tokens, attention_mask)
-        request = self.stats_request(stats, mlp_threshold)
+        request = self.stats_request(stats, mlp_threshold, partial=True)
         batch = right_padded(tokens, attention_mask)
         collector = StatsCollector(request, mlp_threshold, batch.mask)
         output = self._forward(batch.tokens, self._context(batch.tokens, batch.mask, collector))
@@ -212,7 +242,8 @@ class Model(HookedModule):
         names = tuple(f"{family}.{s}" for family, names in request.items() for s in names)
         mask = None if batch.mask is None else batch.restore(batch.mask, dim=1)
         return Stats(values, self.cfg.n_layers, batch.restore(output, dim=1), names, mask,
-                     mlp_threshold)  # fmt: skip
+                     mlp_threshold, absent=self.absent_layers(request),
+                     layer_variants=self.layer_variant_names())  # fmt: skip
 
     def tokens_and_mask(
         self, tokens: Tensor | str | list[str], attention_mask: Tensor | None = None
@@ -228,23 +259,49 @@ class Model(HookedModule):
         return tokens, attention_mask
 
     def stats_request(
-        self, stats: Sequence[str], mlp_threshold: float | None = None
+        self, stats: Sequence[str], mlp_threshold: float | None = None, partial: bool = False
     ) -> dict[str, tuple[str, ...]]:
         """The statistics `stats` by family, checked against what this model supports (and
-        the MLP threshold they need): errors come before any work starts."""
-        request = parse_request(stats, self.supported_stats())
+        the MLP threshold they need): errors come before any work starts. `partial` (what
+        `run_with_stats` does) accepts a statistic some layers of a hybrid lack; the result
+        then says which layers have it. Without it, every layer must give every statistic."""
+        per_layer = self.layer_stats()
+        if partial:
+            supported = {f: set.union(*(s[f] for s in per_layer)) for f in per_layer[0]}
+        else:
+            supported = self.supported_stats()
+        try:
+            request = parse_request(stats, supported)
+        except ValueError:
+            self._raise_if_some_layers_lack(stats, per_layer)
+            raise
         if "mlp" in request:
             self.check_mlp_threshold(mlp_threshold)
         return request
 
+    def _raise_if_some_layers_lack(self, stats: Sequence[str], per_layer) -> None:
+        """A clearer error when a statistic exists in some layers only (a hybrid)."""
+        variants = self.layer_variant_names()
+        for full in [stats] if isinstance(stats, str) else stats:
+            family, _, name = str(full).partition(".")
+            have = [i for i, s in enumerate(per_layer) if name in s.get(family, set())]
+            if have and len(have) < len(per_layer):
+                lack = [f"{i} ({variants[i]})" for i in range(len(per_layer)) if i not in have]
+                raise ValueError(
+                    f"Statistic {full!r} exists only in layers {have}; layers {', '.join(lack)} "
+                    "cannot give it. This needs it in every layer; run_with_stats returns it "
+                    "for the layers that have it."
+                )
+
     def check_mlp_threshold(self, threshold: float | None) -> None:
-        """MLP statistics without a threshold need activations with exact zeros."""
+        """MLP statistics without a threshold need activations with exact zeros (checked on
+        the layers that give MLP statistics)."""
         if threshold is not None:
             if not threshold >= 0 or threshold == float("inf"):
                 raise ValueError(f"mlp_threshold must be a finite number >= 0, got {threshold}")
             return
         for layer, block in enumerate(self.blocks):
-            if not getattr(block.mlp, "exact_zeros", False):
+            if hasattr(block.mlp, "exact_zeros") and not block.mlp.exact_zeros:
                 where = f"blocks.{layer}.mlp ({type(block.mlp).__name__})"
                 raise ValueError(no_exact_zeros_message(where))
 

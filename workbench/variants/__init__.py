@@ -18,6 +18,7 @@ from workbench.variants import (  # noqa: F401  (importing registers the variant
     attention_kinds,
     attention_power,
     block_layout,
+    identity,
     looped,
     mlp,
     mlp_poly,

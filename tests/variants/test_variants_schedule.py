@@ -1,0 +1,138 @@
+"""Per-layer schedules (hybrids) and the identity mixer: identical schedules are the plain
+model, errors name the field and layer, configs round trip, hybrids train, and statistics
+of a hybrid come back keyed by the layers that have them (never stacked across a gap)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from workbench import Model, ModelConfig
+from workbench.cli import main
+from workbench.core.checkpoint import load_model, save_model
+from workbench.core.schedule import cycle, every
+from workbench.core.validate import ConfigError
+
+CFG = ModelConfig(d_model=32, n_layers=2, n_heads=4, d_vocab=50, n_ctx=16, seed=2)
+TOKENS = torch.randint(0, 50, (2, 9), generator=torch.Generator().manual_seed(0))
+HYBRID = CFG.replace(attention=["deltanet", "softmax"])
+
+
+@pytest.mark.parametrize(
+    "field,spec",
+    [("attention", "sigmoid"), ("mlp", "gelu"), ("norm", "rmsnorm"), ("block", "parallel")],
+)
+def test_a_schedule_of_identical_specs_is_the_plain_config(field, spec) -> None:
+    plain = Model(CFG.replace(**{field: spec})).eval()
+    scheduled = Model(CFG.replace(**{field: [spec, {"name": spec}]})).eval()
+    assert torch.equal(plain(TOKENS), scheduled(TOKENS))
+
+
+def test_schedule_errors_name_the_field_and_the_layer() -> None:
+    with pytest.raises(ConfigError, match=r"ModelConfig.attention lists 3 specs.*n_layers is 2"):
+        CFG.replace(attention=["softmax"] * 3)
+    with pytest.raises(ConfigError, match=r"ModelConfig.attention\[1\].*'sofmax'.*softmax"):
+        CFG.replace(attention=["softmax", "sofmax"])
+    with pytest.raises(ConfigError, match=r"ModelConfig.mlp\[0\].bogus"):
+        CFG.replace(mlp=[{"name": "relu", "bogus": 1}, "relu"])
+    with pytest.raises(ConfigError, match="ModelConfig.position is model-wide"):
+        CFG.replace(position=["learned", "rotary"])
+    with pytest.raises(ConfigError, match="n_layers is 3"):
+        HYBRID.replace(n_layers=3)
+    with pytest.raises(AttributeError, match=r"per-layer schedule.*cfg.spec\('attention'"):
+        _ = HYBRID.attention.name
+
+
+def test_schedule_helpers() -> None:
+    assert every(3, "softmax", "deltanet", n_layers=6) == ["deltanet", "deltanet", "softmax"] * 2
+    assert cycle(["a", "b"], n_layers=3) == ["a", "b", "a"]
+
+
+def test_hybrid_builds_each_layers_variant_and_round_trips(tmp_path) -> None:
+    model = Model(HYBRID).eval()
+    assert [type(b.attn).__name__ for b in model.blocks] == [
+        "DeltaNetMixer",
+        "SoftmaxAttentionModule",
+    ]
+    assert ModelConfig.from_dict(HYBRID.to_dict()) == HYBRID
+    save_model(model, tmp_path)
+    loaded = load_model(tmp_path)
+    assert loaded.cfg == HYBRID
+    assert torch.equal(loaded.eval()(TOKENS), model(TOKENS))
+
+
+def test_hybrid_trains() -> None:
+    model = Model(CFG.replace(attention=["deltanet", "softmax"], mlp=["relu", "gelu"]))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(8):
+        loss = model(TOKENS, return_type="loss")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(map(torch.isfinite, torch.tensor(losses)))
+    assert losses[-1] < losses[0] - 0.05
+    assert all(p.grad is not None for n, p in model.named_parameters() if "W_beta" in n)
+
+
+def test_hybrid_stats_name_the_layers_that_lack_a_statistic() -> None:
+    model = Model(HYBRID).eval()
+    stats = model.run_with_stats(TOKENS, ["attn.entropy", "mlp.nonzero_frac"])
+    assert stats.absent == {"attn.entropy": (0,)}
+    assert set(stats.by_layer("attn.entropy")) == {1}
+    assert stats["mlp.nonzero_frac"].shape[0] == 2  # every layer has it: stacks as before
+    _, cache = model.run_with_cache(TOKENS, names_filter="blocks.1.attn.hook_pattern")
+    p = cache["blocks.1.attn.hook_pattern"].double()
+    expected = -torch.where(p > 0, p * p.clamp_min(1e-300).log(), 0.0).sum(-1)
+    torch.testing.assert_close(stats["attn.entropy", 1].double(), expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(KeyError, match=r"absent in layers 0 \(deltanet\).*by_layer"):
+        stats["attn.entropy"]
+    with pytest.raises(KeyError, match=r"Layer 0 \(deltanet\) gives no 'attn.entropy'"):
+        stats["attn.entropy", 0]
+    with pytest.raises(KeyError, match="absent"):
+        stats.layer_means("attn.entropy")
+    assert stats.nonfinite() == {"attn.entropy": 0, "mlp.nonzero_frac": 0}
+
+
+def test_statistics_that_need_every_layer_refuse_a_hybrid_naming_layers() -> None:
+    model = Model(HYBRID)
+    with pytest.raises(ValueError, match=r"only in layers \[1\]; layers 0 \(deltanet\)"):
+        model.stats_request(["attn.entropy"])
+    with pytest.raises(ValueError, match="not supported"):  # no layer has it at all
+        model.run_with_stats(TOKENS, ["attn.gate"])
+
+
+def test_info_names_each_layers_variant(tmp_path, capsys) -> None:
+    save_model(Model(HYBRID), tmp_path / "hybrid")
+    assert main(["info", "--model", str(tmp_path / "hybrid")]) == 0
+    out = capsys.readouterr().out
+    assert "layer 0: attention=deltanet mlp=relu" in out
+    assert "layer 1: attention=softmax" in out and "(+ attn.entropy" in out
+    assert "identity" in out  # the registry lists the identity mixer
+
+
+def test_all_identity_mixers_equal_a_manual_mlp_only_model() -> None:
+    model = Model(CFG.replace(attention="identity")).double().eval()
+    _, cache = model.run_with_cache(TOKENS)
+    assert not any(name.startswith("blocks.0.attn.") for name in model.hook_names())
+    assert not any(name.startswith("blocks.0.ln1") for name in model.hook_names())
+    x = model.embed.W_E[TOKENS] + model.pos_embed.W_pos[: TOKENS.shape[1]]
+    for block in model.blocks:
+        ln, mlp = block.ln2, block.mlp
+        h = F.layer_norm(x, (32,), ln.w, ln.b, 1e-5) @ mlp.W_in + mlp.b_in
+        x = x + torch.relu(h) @ mlp.W_out + mlp.b_out
+    logits = F.layer_norm(x, (32,), model.ln_final.w, model.ln_final.b, 1e-5) @ model.unembed.W_U
+    torch.testing.assert_close(model(TOKENS), logits + model.unembed.b_U)
+    assert torch.equal(cache["blocks.0.hook_attn_out"], torch.zeros_like(x))
+    assert torch.equal(cache["blocks.1.hook_resid_mid"], cache["blocks.1.hook_resid_pre"])
+
+
+def test_identity_layer_hook_out_is_patchable_and_gives_no_attention_stats() -> None:
+    model = Model(CFG.replace(attention=["identity", "softmax"])).eval()
+    plain = model(TOKENS)
+    patched = model.run_with_hooks(
+        TOKENS, fwd_hooks=[("blocks.0.hook_attn_out", lambda t, hook: t + 1.0)]
+    )
+    assert not torch.allclose(plain, patched)
+    stats = model.run_with_stats(TOKENS, ["attn.entropy"])
+    assert stats.absent == {"attn.entropy": (0,)} and stats.layers("attn.entropy") == (1,)
