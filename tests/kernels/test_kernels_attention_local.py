@@ -2,6 +2,9 @@
 (outputs and every statistic, with padding and tiles smaller than the window), and visits
 only the key tiles a window can reach."""
 
+import dataclasses
+from typing import ClassVar
+
 import pytest
 import torch
 from workbench.kernels.attention import ClippedKernel, SigmoidKernel, SoftmaxKernel
@@ -61,10 +64,43 @@ def test_key_tiles_grow_with_the_window_not_the_sequence() -> None:
         assert [t[0] for t in with_global][0] == slice(0, 4)
 
 
-def test_triton_refuses_local_masks_it_does_not_support() -> None:
+TRITON_CASES = [
+    ("window-padded", True, MASKS["window"], torch.tensor([30])),
+    ("dilated-global-bidirectional", False, MASKS["dilated-global"], None),
+    ("shifted", True, MASKS["shifted"], None),
+]
+
+
+@pytest.mark.parametrize("case", TRITON_CASES, ids=[c[0] for c in TRITON_CASES])
+@pytest.mark.parametrize("kind", KINDS)
+def test_triton_equals_reference_with_local_masks(kind, case) -> None:
+    """Interpreter on CPU (TRITON_INTERPRET=1, conftest), CUDA when present; 45 keys cross
+    several 32-key tiles, so skipped and partly masked tiles both occur."""
+    pytest.importorskip("triton")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    _, causal, local, lengths = case
+    kernel = KINDS[kind]
+    q, k, v = (t[:1, :2] for t in qkv(45, torch.float32))
+    call = AttentionCall(causal, None, None, lengths, kernel.statistics, local)
+    ref_out, ref = kernel.forward(q.double(), k.double(), v.double(), call, "reference")
+    on_device = AttentionCall(causal, None, None, None if lengths is None else lengths.to(device),
+                              kernel.statistics, local)  # fmt: skip
+    out, got = kernel.forward(q.to(device), k.to(device), v.to(device), on_device, "triton")
+    torch.testing.assert_close(out.double().cpu(), ref_out, atol=2e-5, rtol=2e-5)
+    for name in kernel.statistics:
+        torch.testing.assert_close(got[name].double().cpu(), ref[name], atol=2e-5, rtol=2e-5,
+                                   equal_nan=True, msg=name)  # fmt: skip
+
+
+def test_triton_refuses_a_local_mask_it_does_not_honour() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class NoLocalSoftmax(SoftmaxKernel):
+        name: ClassVar[str] = ""  # not registered as a kind
+        local_in_triton: ClassVar[bool] = False
+
     q, k, v = qkv(16, torch.float32)
     call = AttentionCall(local=LocalMask(window=4))
-    unsupported = [kernel for kernel in KINDS.values() if not kernel.local_in_triton]
-    for kernel in unsupported:
-        with pytest.raises(NotImplementedError, match="no local"):
-            kernel.forward(q, k, v, call, backend="triton")
+    with pytest.raises(NotImplementedError, match="no local"):
+        NoLocalSoftmax().forward(q, k, v, call, backend="triton")
+    auto, _ = NoLocalSoftmax().forward(q, k, v, call, backend="auto")  # falls back to chunked
+    torch.testing.assert_close(auto, SoftmaxKernel().forward(q, k, v, call, "chunked")[0])
