@@ -11,6 +11,7 @@ reference scan loop over T in Python.
 
 Usage: python benchmarks/variant_speed.py [--lengths 512 2048 8192] [--write-doc docs/variants.md]
 `--write-doc` replaces the table between the `variant_speed` markers of that file.
+`--windowed` instead measures windowed vs full attention at T=16k (`windowed_attention.py`).
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ def cpu_name() -> str:
 
 
 def main() -> None:
+    if "--windowed" in sys.argv:  # local attention: its own options (--length, --window)
+        from windowed_attention import main as windowed
+
+        return windowed([a for a in sys.argv[1:] if a != "--windowed"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[512, 2048, 8192])
     parser.add_argument("--threads", type=int, default=1)

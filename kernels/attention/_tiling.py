@@ -76,7 +76,7 @@ def key_chunks(
         visible = None
         if causal and int(k_pos[-1]) > int(q_pos[0]):
             visible = (k_pos[None, :] <= q_pos[:, None])[None, None]
-        if local is not None:
+        if local is not None and not local.covers(int(q_pos[0]), int(q_pos[-1]), k0, k1 - 1):
             near = local.allows(q_pos[:, None], k_pos[None, :])[None, None]
             visible = near if visible is None else visible & near
         if key_lengths is not None and int(k_pos[-1]) >= int(key_lengths.min()):

@@ -105,6 +105,20 @@ class LocalMask:
             return [(0, max(hi, g))]
         return ([(0, g)] if g else []) + [(lo, hi)]
 
+    def covers(self, q_first: int, q_last: int, k_first: int, k_last: int) -> bool:
+        """Whether every query in [q_first, q_last] sees every key in [k_first, k_last]
+        (before causal and padding masks): such a tile needs no window mask."""
+        if k_last < self.global_tokens or q_last < self.global_tokens:
+            return True
+        if self.dilation > 1 or self.window is None:
+            return not self.restricts
+        if self.shift is not None:
+            block = (q_first + self.shift) // self.window
+            ends = (q_last, k_first, k_last)
+            return all((p + self.shift) // self.window == block for p in ends)
+        span = (self.window - 1) * self.dilation
+        return k_first >= q_last - span and k_last <= q_first + span
+
     def to_call(self) -> LocalMask | None:
         """Itself when it hides anything, else None (the unrestricted fast paths)."""
         return self if self.restricts else None
