@@ -132,19 +132,18 @@ def key_ranges(
     first_end = interior_end
     lo = interior_end
     if LOCAL:
+        # Selects, not branches: on the GPU a runtime `if` needs one type on both paths.
         first_q = (n_k - n_q) + pid_m * BLOCK_M
         last_q = first_q + BLOCK_M - 1
-        lo_k = 0
-        hi_k = n_k
-        if shift >= 0:
-            lo_k = (first_q + shift) // window * window - shift
-            hi_k = ((last_q + shift) // window + 1) * window - shift
-        elif window > 0:
-            lo_k = first_q - (window - 1) * dilation
-            hi_k = last_q + (window - 1) * dilation + 1
-        if first_q < n_global:  # global queries see every key
-            lo_k = 0
-            hi_k = n_k
+        w = tl.maximum(window, 1)
+        s = tl.maximum(shift, 0)
+        span = (window - 1) * dilation
+        lo_k = tl.where(window > 0, first_q - span, 0)
+        hi_k = tl.where(window > 0, last_q + span + 1, n_k)
+        lo_k = tl.where(shift >= 0, (first_q + s) // w * w - s, lo_k)
+        hi_k = tl.where(shift >= 0, ((last_q + s) // w + 1) * w - s, hi_k)
+        lo_k = tl.where(first_q < n_global, 0, lo_k)  # global queries see every key
+        hi_k = tl.where(first_q < n_global, n_k, hi_k)
         lo = tl.maximum(lo_k, 0) // BLOCK_N * BLOCK_N
         end = tl.minimum(end, hi_k)
         first_end = tl.minimum((n_global + BLOCK_N - 1) // BLOCK_N * BLOCK_N, lo)

@@ -232,6 +232,10 @@ class Model(HookedModule):
         their per-position entries are NaN and counts leave them out. `mlp_threshold`: a
         neuron fires when |activation| > threshold; activations without exact zeros (GELU,
         SiLU, GLU) require one.
+
+        Hybrids (per-layer schedules): a statistic that only some layers give comes back for
+        those layers; `stats.absent` names the others, `stats.by_layer(name)` keys the values
+        by layer, and `stats[name]` refuses to stack across the gap.
         """
         tokens, attention_mask = self.tokens_and_mask(tokens, attention_mask)
         request = self.stats_request(stats, mlp_threshold, partial=True)
