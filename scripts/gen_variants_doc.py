@@ -218,9 +218,11 @@ NOTES = """
   need norms on the sublayer inputs (pre, peri or none).
 - `attention="identity"`: an MLP-only layer. No `attn.*` hooks and no `ln1`;
   `hook_attn_out` fires with zeros (patching it still adds to the stream).
-- Per-layer schedules: `attention`, `mlp`, `norm` and `block` take a list of `n_layers`
-  specs (`ModelConfig(attention=["deltanet", "softmax"])`; helpers `every`, `cycle` in
-  `workbench.core.schedule`); `position`, `norm_placement` and `reparam` stay model-wide.
+- Per-layer schedules: `attention`, `mlp`, `norm`, `block` and `position` take a list of
+  `n_layers` specs (`ModelConfig(attention=["deltanet", "softmax"])`; helpers `every`,
+  `cycle` in `workbench.core.schedule`); a position list takes relative schemes only (rotary,
+  ALiBi, none: e.g. `position=["none", "rotary"]` for a Mamba + attention hybrid);
+  `norm_placement` and `reparam` stay model-wide.
   `workbench info` prints each layer's variants. `run_with_stats` on a hybrid returns a
   statistic for the layers that have it: `stats.absent` names the others, `stats[name]`
   refuses to stack across the gap, `stats.by_layer(name)` keys the values by layer.

@@ -93,6 +93,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from workbench.core.config import ModelConfig
+    from workbench.core.schedule import LayerSchedule
     from workbench.models import DEFAULT_CONFIG, train_on_corpus
 
     # Everything that can be wrong with the arguments is found before the first step.
@@ -100,7 +101,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         cfg = ModelConfig.from_dict(read_json_file(args.config, "model config"))
     else:
         cfg = ModelConfig(**DEFAULT_CONFIG)
-    max_len = cfg.position.build(cfg).max_len  # None: positions of any length
+    # None: positions of any length (a per-layer position list takes relative schemes only)
+    scheduled = isinstance(cfg.position, LayerSchedule)
+    max_len = None if scheduled else cfg.position.build(cfg).max_len
     if max_len is not None and args.seq_len > max_len:
         raise ValueError(f"--seq-len {args.seq_len} exceeds the model's n_ctx ({max_len})")
     prepare_output_dir(args.out)

@@ -19,7 +19,13 @@ HYBRID = CFG.replace(attention=["deltanet", "softmax"])
 
 @pytest.mark.parametrize(
     "field,spec",
-    [("attention", "sigmoid"), ("mlp", "gelu"), ("norm", "rmsnorm"), ("block", "parallel")],
+    [
+        ("attention", "sigmoid"),
+        ("mlp", "gelu"),
+        ("norm", "rmsnorm"),
+        ("block", "parallel"),
+        ("position", "rotary"),
+    ],  # fmt: skip
 )
 def test_a_schedule_of_identical_specs_is_the_plain_config(field, spec) -> None:
     plain = Model(CFG.replace(**{field: spec})).eval()
@@ -34,8 +40,10 @@ def test_schedule_errors_name_the_field_and_the_layer() -> None:
         CFG.replace(attention=["softmax", "sofmax"])
     with pytest.raises(ConfigError, match=r"ModelConfig.mlp\[0\].bogus"):
         CFG.replace(mlp=[{"name": "relu", "bogus": 1}, "relu"])
-    with pytest.raises(ConfigError, match="ModelConfig.position is model-wide"):
-        CFG.replace(position=["learned", "rotary"])
+    with pytest.raises(ConfigError, match="ModelConfig.reparam is model-wide"):
+        CFG.replace(reparam=["none", "none"])
+    with pytest.raises(ValueError, match=r"ModelConfig.position\[0\] \(learned\).*relative"):
+        Model(CFG.replace(position=["learned", "rotary"]))
     with pytest.raises(ConfigError, match="n_layers is 3"):
         HYBRID.replace(n_layers=3)
     with pytest.raises(AttributeError, match=r"per-layer schedule.*cfg.spec\('attention'"):
@@ -136,3 +144,35 @@ def test_identity_layer_hook_out_is_patchable_and_gives_no_attention_stats() -> 
     assert not torch.allclose(plain, patched)
     stats = model.run_with_stats(TOKENS, ["attn.entropy"])
     assert stats.absent == {"attn.entropy": (0,)} and stats.layers("attn.entropy") == (1,)
+
+
+def test_per_layer_positions_rotate_only_their_layers() -> None:
+    """position=["rotary", "none"]: layer 0's scores are rotated q.k, layer 1's plain q.k."""
+    model = Model(CFG.replace(position=["rotary", "none"])).eval()
+    _, cache = model.run_with_cache(TOKENS)
+    assert "blocks.0.attn.hook_rot_q" in cache and "blocks.1.attn.hook_rot_q" not in cache
+    future = torch.ones(9, 9, dtype=torch.bool).triu(1)
+    for layer, (q, k) in enumerate([("rot_q", "rot_k"), ("q", "k")]):
+        qs, ks = (cache[f"blocks.{layer}.attn.hook_{n}"] for n in (q, k))
+        scores = torch.einsum("bqhe,bkhe->bhqk", qs, ks) / 8**0.5
+        expected = scores.masked_fill(future, float("-inf"))
+        torch.testing.assert_close(cache[f"blocks.{layer}.attn.hook_attn_scores"], expected)
+
+
+def test_mamba_hybrid_with_rotary_attention_layers_trains() -> None:
+    """Mamba refuses rotary positions (it has no queries to rotate); a position schedule
+    gives them to the attention layers only."""
+    with pytest.raises(ValueError, match="mamba"):
+        Model(CFG.replace(attention=["mamba", "softmax"], position="rotary"))
+    cfg = CFG.replace(attention=["mamba", "softmax"], position=["none", "rotary"])
+    model = Model(cfg)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(6):
+        loss = model(TOKENS, return_type="loss")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.05
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg

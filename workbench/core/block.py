@@ -13,6 +13,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from workbench.core.hooks import HookPoint
+from workbench.core.schedule import LayerSchedule
 
 
 class Block(nn.Module):
@@ -25,22 +26,21 @@ class Block(nn.Module):
     def __init__(self, cfg, layer: int) -> None:
         super().__init__()
         self.layer = layer
+        self.positions = layer_positions(cfg, layer)
+        cfg = cfg.layer_config(layer)  # per-layer schedules resolved: one spec per family
         self.placement = cfg.norm_placement
         has_in_norm = self.placement.norm_in or self.placement.norm_after_add
-        attn, mlp = (
-            cfg.spec("attention", layer).build(cfg, layer),
-            cfg.spec("mlp", layer).build(cfg, layer),
-        )
+        attn, mlp = cfg.attention.build(cfg, layer), cfg.mlp.build(cfg, layer)
 
         def norm(wanted: bool, module: nn.Module) -> nn.Module | None:
             # A sublayer that adds nothing (the identity mixer) gets no norms either.
             skip = getattr(module, "adds_nothing", False)
-            return cfg.spec("norm", layer).build(cfg, layer) if wanted and not skip else None
+            return cfg.norm.build(cfg, layer) if wanted and not skip else None
 
         # Registered in forward order, so `model.hook_names()` reads as the computation does
         # (a layout's own sublayers, e.g. macaron's first half-FFN, come first).
         self.hook_resid_pre = HookPoint()
-        self.layout = cfg.spec("block", layer).build(cfg, layer)
+        self.layout = cfg.block.build(cfg, layer)
         self.ln1, self.ln1_out = norm(has_in_norm, attn), norm(self.placement.norm_out, attn)
         self.attn = attn
         self.hook_attn_out, self.hook_resid_mid = HookPoint(), HookPoint()
@@ -51,7 +51,8 @@ class Block(nn.Module):
     def forward(
         self, resid: Float[Tensor, "batch pos d_model"], ctx
     ) -> Float[Tensor, "batch pos d_model"]:
-        return self.layout(self, self.hook_resid_pre(resid), ctx.at_layer(self.layer))
+        ctx = ctx.at_layer(self.layer, self.positions)
+        return self.layout(self, self.hook_resid_pre(resid), ctx)
 
     def _parts(
         self, sublayer: str
@@ -78,6 +79,23 @@ class Block(nn.Module):
         if self.placement.norm_after_add and norm is not None:
             return norm(resid + hook_out(module(resid, ctx)))
         return resid + self.branch(resid, sublayer, ctx)
+
+
+def layer_positions(cfg, layer: int) -> nn.Module | None:
+    """This layer's own position module under a per-layer position schedule, else None (the
+    model's module serves every layer). Additive embeddings are refused: they enter the
+    stream once, before any layer, so a per-layer choice of them has no meaning."""
+    if not isinstance(cfg.position, LayerSchedule):
+        return None
+    spec = cfg.position[layer]
+    module = spec.build(cfg.layer_config(layer), layer)
+    if module.embed(torch.arange(1)) is not None:
+        raise ValueError(
+            f"ModelConfig.position[{layer}] ({spec.name}) adds embeddings to the stream before "
+            "the first layer; a per-layer position list takes relative schemes only (rotary, "
+            "alibi, none, ...)"
+        )
+    return module
 
 
 def sublayer_branch(

@@ -43,8 +43,9 @@ VARIANT_FIELDS = {
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Shape and variants of a model. Variants are given by name, dict or spec object;
-    `attention`, `mlp`, `norm` and `block` also take a list with one spec per layer (a
-    hybrid, see `workbench.core.schedule`); `cfg.spec(field, layer)` reads either form.
+    `attention`, `mlp`, `norm`, `block` and `position` also take a list with one spec per
+    layer (a hybrid, see `workbench.core.schedule`); `cfg.spec(field, layer)` reads either
+    form.
 
     Every field is checked on construction against its type hint (`PosInt`, `PosFloat`, ...
     from `workbench.core.validate`): a wrong type, a value out of range or an unknown name
@@ -121,6 +122,14 @@ class ModelConfig:
         if not 0 <= layer < self.n_layers:
             raise IndexError(f"layer {layer} out of range for n_layers={self.n_layers}")
         return spec_at(getattr(self, field), layer)
+
+    def layer_config(self, layer: int) -> ModelConfig:
+        """The config of `layer` alone: every per-layer schedule replaced by that layer's
+        spec (the config itself when there is no schedule). `Block` builds from it."""
+        self.spec("attention", layer)  # checks the layer index
+        scheduled = {f: getattr(self, f)[layer] for f in LAYER_FIELDS
+                     if isinstance(getattr(self, f), LayerSchedule)}  # fmt: skip
+        return dataclasses.replace(self, **scheduled) if scheduled else self
 
     def layer_variants(self, layer: int) -> dict[str, str]:
         """Variant names of the per-layer families at `layer`, e.g. `{"attention": ...}`."""

@@ -23,6 +23,7 @@ from workbench.core.padding import (
     is_right_padded,
     right_padded,
 )
+from workbench.core.schedule import LayerSchedule
 from workbench.core.stats import (
     MLP_STATS,
     Stats,
@@ -30,6 +31,7 @@ from workbench.core.stats import (
     no_exact_zeros_message,
     parse_request,
 )
+from workbench.variants.position import PositionModule
 
 
 class Embed(nn.Module):
@@ -56,6 +58,14 @@ class Unembed(nn.Module):
         return x @ w_u + self.b_U
 
 
+def model_positions(cfg: ModelConfig) -> nn.Module:
+    """The model's position module; under a per-layer schedule each block has its own and
+    the model's adds, rotates and biases nothing."""
+    if isinstance(cfg.position, LayerSchedule):
+        return PositionModule()
+    return cfg.position.build(cfg)
+
+
 class Model(HookedModule):
     """A transformer whose every interesting tensor passes through a named `HookPoint`.
 
@@ -72,12 +82,15 @@ class Model(HookedModule):
         self.tokenizer = tokenizer
         self.embed = Embed(cfg)
         self.hook_embed = HookPoint()
-        self.pos_embed = cfg.position.build(cfg)
+        self.pos_embed = model_positions(cfg)
         self.hook_pos_embed = HookPoint()
         # With a per-layer norm schedule the embedding norm is layer 0's kind, the final
         # norm the last layer's (the norms next to them in the stream).
         self.ln_embed = cfg.spec("norm", 0).build(cfg) if cfg.embed_norm else None
         self.blocks = nn.ModuleList(Block(cfg, layer) for layer in range(cfg.n_layers))
+        if isinstance(cfg.position, LayerSchedule):  # the shortest any layer can encode
+            lengths = [b.positions.max_len for b in self.blocks if b.positions.max_len]
+            self.pos_embed.max_len = min(lengths) if lengths else None
         final = cfg.spec("norm", cfg.n_layers - 1)
         self.ln_final = final.build(cfg) if cfg.norm_placement.final_norm else None
         self.unembed = Unembed(cfg, self.embed) if cfg.has_unembed else None

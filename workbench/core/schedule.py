@@ -1,10 +1,14 @@
 """Per-layer schedules: one variant spec per layer for a family field (hybrid models).
 
-A family field of `ModelConfig` (`attention`, `mlp`, `norm`, `block`) holds one spec for
-every layer, or a list of `n_layers` specs: attention every k-th layer among DeltaNet
-layers, alternating local and global attention, ... `ModelConfig` turns the list into a
-`LayerSchedule`; `cfg.spec(field, layer)` gives the spec of one layer whatever the field
-holds. The JSON form is the plain list of spec dicts, so checkpoints round trip.
+A family field of `ModelConfig` (`attention`, `mlp`, `norm`, `block`, `position`) holds one
+spec for every layer, or a list of `n_layers` specs: attention every k-th layer among
+DeltaNet layers, alternating local and global attention, rotary positions in the attention
+layers of a Mamba hybrid, ... `ModelConfig` turns the list into a `LayerSchedule`;
+`cfg.spec(field, layer)` gives the spec of one layer whatever the field holds, and
+`cfg.layer_config(layer)` the uniform config a layer is built from (so a variant's `build`
+reads `cfg.position` etc. as for any model). The JSON form is the plain list of spec dicts,
+so checkpoints round trip. A position schedule takes relative schemes only (rotary, ALiBi,
+none, ...): additive embeddings enter the stream once, before the first layer.
 
 Example:
     >>> cfg = ModelConfig(n_layers=4, attention=every(2, "softmax", "deltanet", n_layers=4))
@@ -21,10 +25,9 @@ from typing import Any
 from workbench.core.registry import Registry, VariantSpec
 from workbench.core.validate import ConfigError
 
-# Family fields that may vary by layer. The others are model-wide: `position` is added or
-# rotated once per forward (one table), `norm_placement` also decides the final norm,
-# `reparam` rewrites the whole model.
-LAYER_FIELDS = ("attention", "mlp", "norm", "block")
+# Family fields that may vary by layer. The others are model-wide: `norm_placement` also
+# decides the final norm, `reparam` rewrites the whole model.
+LAYER_FIELDS = ("attention", "mlp", "norm", "block", "position")
 
 
 @dataclasses.dataclass(frozen=True)
