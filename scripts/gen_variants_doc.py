@@ -176,6 +176,16 @@ cfg = ModelConfig(
 Model(cfg)
 ModelConfig(attention="sigmod")
 # ValueError: Unknown attention variant 'sigmod'. Did you mean: sigmoid?
+
+# A hybrid: windowed softmax every 2nd layer among DeltaNet layers, rotary only there.
+from workbench.core.schedule import every
+
+local = {{"name": "softmax", "window": 128, "global_tokens": 1}}
+hybrid = ModelConfig(
+    n_layers=4,
+    attention=every(2, local, "deltanet", n_layers=4),
+    position=every(2, "rotary", "none", n_layers=4),
+)
 ```
 
 A name takes the defaults; a spec object or a dict (`{{"name": ..., **options}}`, the JSON form
