@@ -10,6 +10,7 @@ from workbench import Model, ModelConfig
 from workbench.cli import main
 from workbench.core.checkpoint import load_model, save_model
 from workbench.core.schedule import cycle, every
+from workbench.core.stats import check_complete
 from workbench.core.validate import ConfigError
 
 CFG = ModelConfig(d_model=32, n_layers=2, n_heads=4, d_vocab=50, n_ctx=16, seed=2)
@@ -176,3 +177,15 @@ def test_mamba_hybrid_with_rotary_attention_layers_trains() -> None:
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.05
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_completeness_check_still_demands_every_layer_not_declared_absent() -> None:
+    value = {("attn.entropy", 0): torch.zeros(1)}
+    with pytest.raises(RuntimeError, match=r"'attn.entropy' missing for layers \[1\]"):
+        check_complete(value, ["attn.entropy"], 2)  # a uniform model: no layer may lack it
+    check_complete(value, ["attn.entropy"], 2, {"attn.entropy": (1,)})
+    both = {**value, ("attn.entropy", 1): torch.zeros(1)}
+    with pytest.raises(RuntimeError, match=r"given by layers declared absent \[1\]"):
+        check_complete(both, ["attn.entropy"], 2, {"attn.entropy": (1,)})
+    uniform = Model(CFG).run_with_stats(TOKENS, ["attn.entropy"])
+    assert uniform.absent == {} and uniform["attn.entropy"].shape[0] == 2
