@@ -189,3 +189,19 @@ def test_completeness_check_still_demands_every_layer_not_declared_absent() -> N
         check_complete(both, ["attn.entropy"], 2, {"attn.entropy": (1,)})
     uniform = Model(CFG).run_with_stats(TOKENS, ["attn.entropy"])
     assert uniform.absent == {} and uniform["attn.entropy"].shape[0] == 2
+
+
+def test_schedules_of_every_field_round_trip_through_a_checkpoint(tmp_path) -> None:
+    cfg = CFG.replace(
+        attention=["mamba", {"name": "softmax", "window": 4}],
+        position=["none", {"name": "comrope", "block_size": 4}],  # a position with weights
+        block=["macaron", "gated_residual"],
+        norm=["rmsnorm", "layernorm"],
+        mlp=["gelu", "relu"],
+    )
+    model = Model(cfg).eval()
+    assert "blocks.1.positions.generator" in model.state_dict()
+    save_model(model, tmp_path)
+    loaded = load_model(tmp_path).eval()
+    assert loaded.cfg == cfg
+    assert torch.equal(loaded(TOKENS), model(TOKENS))
