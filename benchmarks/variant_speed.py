@@ -20,6 +20,8 @@ mixes with a fixed window; Mamba's parallel scan takes log2(T) vectorized steps,
 the whole [T, d_inner, d_state] state (more memory traffic than the sequential loop: it
 pays off on parallel hardware, not on one CPU thread; the sequential scan is timed beside
 it).
+
+`--windowed` instead measures windowed vs full attention at T=16k (`windowed_attention.py`).
 """
 
 from __future__ import annotations
@@ -117,6 +119,10 @@ def cpu_name() -> str:
 
 
 def main() -> None:
+    if "--windowed" in sys.argv:  # local attention: its own options (--length, --window)
+        from windowed_attention import main as windowed
+
+        return windowed([a for a in sys.argv[1:] if a != "--windowed"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[512, 2048, 8192])
     parser.add_argument("--threads", type=int, default=1)

@@ -55,7 +55,7 @@ def fired_hooks(model: Model, family: str) -> str:
     prefix = {"attention": ("blocks.0.attn.",), "mlp": ("blocks.0.mlp.",),
               "norm": ("blocks.0.ln1.",), "placement": ("blocks.0.ln", "ln_final."),
               "position": ("hook_pos_embed", "blocks.0.attn.hook_rot_"),
-              "block": ("blocks.0.hook_resid_",)}.get(family)  # fmt: skip
+              "block": ("blocks.0.hook_resid_", "blocks.0.layout.")}.get(family)  # fmt: skip
     if prefix is None:  # a reparam changes weights, not hooks
         looped = isinstance(model.cfg.reparam, Looped)
         return "unchanged; `blocks.{i}.*` = iteration i" if looped else "unchanged"
@@ -74,6 +74,13 @@ def stats_cell(model: Model) -> str:
     for fam in ("attn", "mlp"):
         got = sorted({n.split(".", 1)[1] for n in stats.names if n.startswith(fam)})
         parts.append(f"{fam}: {', '.join(got)}" if got else f"{fam}: none")
+    partial = sorted({f"{f}.{s}" for layer in model.layer_stats() for f in layer
+                      for s in layer[f]} - set(names))  # fmt: skip
+    if partial:  # a hybrid: statistics some layers give, keyed by layer
+        some = model.run_with_stats(copy_task(2), partial)
+        shown = [f"{name} (layers {list(some.layers(name))})" for name in partial]
+        parts.append("some layers: " + ", ".join(shown))
+        return "; ".join(parts)
     if not supported["attn"]:
         try:
             model.run_with_stats(copy_task(2), ["attn.entropy"])
@@ -167,6 +174,16 @@ cfg = ModelConfig(
 Model(cfg)
 ModelConfig(attention="sigmod")
 # ValueError: Unknown attention variant 'sigmod'. Did you mean: sigmoid?
+
+# A hybrid: windowed softmax every 2nd layer among DeltaNet layers, rotary only there.
+from workbench.core.schedule import every
+
+local = {{"name": "softmax", "window": 128, "global_tokens": 1}}
+hybrid = ModelConfig(
+    n_layers=4,
+    attention=every(2, local, "deltanet", n_layers=4),
+    position=every(2, "rotary", "none", n_layers=4),
+)
 ```
 
 A name takes the defaults; a spec object or a dict (`{{"name": ..., **options}}`, the JSON form
@@ -214,6 +231,28 @@ NOTES = """
   hooks in both. In a parallel block attention and MLP both read `hook_resid_pre`;
   `hook_resid_mid` holds `resid_pre + attn_out` and `hook_resid_post = resid_mid + mlp_out`,
   so patching `hook_resid_mid` changes the output but not the MLP's input.
+- `block="macaron"`: x + ffn/2, + attn, + mlp/2. The first half-FFN is
+  `blocks.{{l}}.layout.mlp` (hooks `layout.mlp.hook_pre|post`, `layout.hook_mlp_out` = what
+  it adds, `layout.hook_resid` = the stream attention reads); `hook_mlp_out` holds the
+  halved second FFN, so `resid_post = resid_mid + mlp_out`. `mlp.*` statistics describe
+  `blocks.{{l}}.mlp` only. `block="gated_residual"` (GTrXL): `layout.attn_gate.hook_z` and
+  `layout.mlp_gate.hook_z` are the update gates; `hook_attn_out`/`hook_mlp_out` hold the
+  sublayer outputs before ReLU and gate, so `resid_mid != resid_pre + attn_out` there. Both
+  need norms on the sublayer inputs (pre, peri or none).
+- `attention="identity"`: an MLP-only layer. No `attn.*` hooks and no `ln1`;
+  `hook_attn_out` fires with zeros (patching it still adds to the stream).
+- Per-layer schedules: `attention`, `mlp`, `norm`, `block` and `position` take a list of
+  `n_layers` specs (`ModelConfig(attention=["deltanet", "softmax"])`; helpers `every`,
+  `cycle` in `workbench.core.schedule`); a position list takes relative schemes only (rotary,
+  ALiBi, none: e.g. `position=["none", "rotary"]` for a Mamba + attention hybrid);
+  `norm_placement` and `reparam` stay model-wide.
+  `workbench info` prints each layer's variants. `run_with_stats` on a hybrid returns a
+  statistic for the layers that have it: `stats.absent` names the others, `stats[name]`
+  refuses to stack across the gap, `stats.by_layer(name)` keys the values by layer.
+- Local attention masks on softmax, sigmoid, clipped, gated and power_softmax: options
+  `window`, `shift` (blocked windows; alternate 0 and window // 2 by schedule for shifted
+  windows), `dilation`, `global_tokens`. Eager, SDPA, the chunked and Triton kernels honour
+  them; the kernels visit only the key tiles a window reaches.
 
 ## The papers' claims, as tests
 
@@ -313,6 +352,18 @@ CLAIMS = [
      "mlps::test_dense_to_sparse_gate_goes_from_a_dense_mixture_to_top1"),
     ("every variant trains, fires its hooks, caches, gives or clearly refuses statistics",
      "all::test_variant_trains_hooks_cache_stats"),
+    ("a per-layer schedule of identical specs is the plain config (same logits)",
+     "schedule::test_a_schedule_of_identical_specs_is_the_plain_config"),
+    ("identity mixers everywhere = an MLP-only model computed by hand",
+     "schedule::test_all_identity_mixers_equal_a_manual_mlp_only_model"),
+    ("macaron = half FFN, attention, half FFN (by hand)",
+     "block_layouts::test_macaron_is_half_ffn_attention_half_ffn"),
+    ("GTrXL gate: a large gate bias makes every block the identity",
+     "block_layouts::test_a_large_gate_bias_makes_each_block_the_identity"),
+    ("a window covering the sequence is full attention",
+     "local::test_a_window_covering_the_sequence_is_full_attention"),
+    ("a token outside the receptive field of L windowed layers changes nothing, exactly",
+     "local::test_tokens_outside_the_receptive_field_change_nothing"),
 ]  # fmt: skip
 
 

@@ -38,6 +38,7 @@ def cmd_info(args: argparse.Namespace) -> None:
     model = load_named(args.model)
     cfg = model.cfg
     print(f"\nmodel {cfg.name}: {cfg.n_layers} layers, d_model {cfg.d_model}, {cfg.n_heads} heads")
+    print_layers(model)
     stats = model.supported_stats()
     print("statistics: " + ", ".join(f"{fam}.{s}" for fam in stats for s in sorted(stats[fam])))
     names = model.hook_names()
@@ -50,6 +51,22 @@ def cmd_info(args: argparse.Namespace) -> None:
     print(f"hook points ({len(names)}{note}):")
     for name in shown:
         print(f"  {name}")
+
+
+def print_layers(model) -> None:
+    """Each layer's variants (one line when all layers agree) and, for a hybrid, the
+    statistics that only some layers give."""
+    cfg = model.cfg
+    rows = [cfg.layer_variants(layer) for layer in range(cfg.n_layers)]
+    if all(row == rows[0] for row in rows):
+        print("layers: all " + " ".join(f"{k}={v}" for k, v in rows[0].items()))
+        return
+    per_layer = model.layer_stats()
+    common = model.supported_stats()
+    for layer, row in enumerate(rows):
+        only = sorted(f"{f}.{s}" for f in per_layer[layer] for s in per_layer[layer][f] - common[f])
+        extra = f"  (+ {', '.join(only)})" if only else ""
+        print(f"layer {layer}: " + " ".join(f"{k}={v}" for k, v in row.items()) + extra)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -76,6 +93,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from workbench.core.config import ModelConfig
+    from workbench.core.schedule import LayerSchedule
     from workbench.models import DEFAULT_CONFIG, train_on_corpus
 
     # Everything that can be wrong with the arguments is found before the first step.
@@ -83,7 +101,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         cfg = ModelConfig.from_dict(read_json_file(args.config, "model config"))
     else:
         cfg = ModelConfig(**DEFAULT_CONFIG)
-    max_len = cfg.position.build(cfg).max_len  # None: positions of any length
+    # None: positions of any length (a per-layer position list takes relative schemes only)
+    scheduled = isinstance(cfg.position, LayerSchedule)
+    max_len = None if scheduled else cfg.position.build(cfg).max_len
     if max_len is not None and args.seq_len > max_len:
         raise ValueError(f"--seq-len {args.seq_len} exceeds the model's n_ctx ({max_len})")
     prepare_output_dir(args.out)

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
+from workbench.kernels.attention.local import LocalMask
+from workbench.kernels.attention.local import visible_count as local_count
 from workbench.kernels.attention.scores import alibi
 
 
@@ -52,26 +54,31 @@ def key_chunks(
     slopes: Tensor | None,
     chunk: int,
     key_lengths: Tensor | None = None,
+    local: LocalMask | None = None,
 ) -> Iterator[tuple[slice, Float[Tensor, "batch head q c"], Bool[Tensor, "b q c"] | None]]:
-    """Score tiles (masked with -inf) for one query block; fully-future chunks and chunks
-    past every row's padding are skipped.
+    """Score tiles (masked with -inf) for one query block; fully-future chunks, chunks
+    past every row's padding and chunks outside the local window are skipped.
 
     Yields (key slice, scores, visible mask `[batch_or_1, 1, q, c]` or None when the whole
-    tile is visible).
+    tile is visible). The first tile need not start at key 0 (local windows).
     """
     n_k = k.shape[2]
     k_end = min(n_k, int(q_pos[-1]) + 1) if causal else n_k
     if key_lengths is not None:
         k_end = min(k_end, int(key_lengths.max()))
-    for k0 in range(0, k_end, chunk):
-        k_pos = torch.arange(k0, min(k0 + chunk, n_k), device=k.device)
-        keys = slice(k0, k0 + len(k_pos))
+    ranges = [(0, n_k)] if local is None else local.key_ranges(int(q_pos[0]), int(q_pos[-1]), n_k)
+    for k0, k1 in tiles_of(ranges, k_end, chunk):
+        k_pos = torch.arange(k0, k1, device=k.device)
+        keys = slice(k0, k1)
         s = q_blk @ k[:, :, keys].transpose(-1, -2)
         if slopes is not None:
             s = s + alibi(slopes, q_pos, k_pos)
         visible = None
         if causal and int(k_pos[-1]) > int(q_pos[0]):
             visible = (k_pos[None, :] <= q_pos[:, None])[None, None]
+        if local is not None and not local.covers(int(q_pos[0]), int(q_pos[-1]), k0, k1 - 1):
+            near = local.allows(q_pos[:, None], k_pos[None, :])[None, None]
+            visible = near if visible is None else visible & near
         if key_lengths is not None and int(k_pos[-1]) >= int(key_lengths.min()):
             real = (k_pos < key_lengths[:, None])[:, None, None, :]
             visible = real if visible is None else visible & real
@@ -80,10 +87,20 @@ def key_chunks(
         yield keys, s, visible
 
 
+def tiles_of(ranges: list[tuple[int, int]], end: int, chunk: int) -> Iterator[tuple[int, int]]:
+    """[k0, k1) tiles of at most `chunk` keys over each range, starting before `end` (the
+    last may reach past it: callers mask those keys, as for the causal diagonal)."""
+    for lo, hi in ranges:
+        for k0 in range(lo, min(hi, end), chunk):
+            yield k0, min(k0 + chunk, hi)
+
+
 def visible_count(
-    q_pos: Tensor, n_k: int, causal: bool, key_lengths: Tensor | None, dtype
+    q_pos: Tensor, n_k: int, causal: bool, key_lengths: Tensor | None, dtype, local=None
 ) -> Float[Tensor, "batch_or_1 1 q"]:
-    """Number of keys each query of a block sees (causal and padding)."""
+    """Number of keys each query of a block sees (causal, padding, local window)."""
+    if local is not None:
+        return local_count(local, q_pos, n_k, causal, key_lengths).to(dtype)[:, None]
     limit = torch.full_like(q_pos, n_k) if not causal else q_pos + 1
     if key_lengths is None:
         return limit.to(dtype)[None, None]

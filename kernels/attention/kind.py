@@ -18,6 +18,7 @@ from typing import ClassVar
 
 from jaxtyping import Float, Int
 from torch import Tensor
+from workbench.kernels.attention.local import LocalMask
 from workbench.kernels.attention.scores import scores_reference, visible_mask
 
 from workbench.core.registry import suggest
@@ -31,7 +32,8 @@ class AttentionCall:
     """What one call computes: masking, scale, ALiBi, padding and the statistics wanted.
 
     `key_lengths` (int64 `[batch]`): keys at positions >= length are padding (right-padded
-    batches). `scale` None means 1 / sqrt(d_head).
+    batches). `scale` None means 1 / sqrt(d_head). `local`: a window mask (`LocalMask`);
+    None sees every key.
     """
 
     causal: bool = True
@@ -39,6 +41,7 @@ class AttentionCall:
     alibi_slopes: Float[Tensor, "head"] | None = None
     key_lengths: Int[Tensor, "batch"] | None = None
     stats: tuple[str, ...] = ()
+    local: LocalMask | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +51,7 @@ class AttentionKernel:
 
     name: ClassVar[str] = ""
     statistics: ClassVar[tuple[str, ...]] = ()
+    local_in_triton: ClassVar[bool] = False  # its Triton kernel honours `call.local`
     kinds: ClassVar[dict[str, type[AttentionKernel]]] = {}
 
     def __init_subclass__(cls, **kwargs) -> None:
@@ -85,7 +89,9 @@ class AttentionKernel:
         self, q: Tensor, k: Tensor, v: Tensor, call: AttentionCall
     ) -> tuple[Float[Tensor, "batch head q d"], Stats]:
         """Materializing reference: the source of truth (run it in float64 in tests)."""
-        visible = visible_mask(q.shape[2], k.shape[2], call.causal, q.device, call.key_lengths)
+        visible = visible_mask(
+            q.shape[2], k.shape[2], call.causal, q.device, call.key_lengths, call.local
+        )
         s = scores_reference(q, k, visible, call.scale, call.alibi_slopes)
         w = self.weights(s, visible)
         return w.to(v.dtype) @ v, self.pattern_stats(s, w, visible, call.stats)
@@ -104,6 +110,13 @@ class AttentionKernel:
         chunk = chunk if chunk is not None else auto_chunk(q.shape[0] * q.shape[1])
         self.check(q, k, v, call, chunk)
         chosen = self.pick_backend(backend, q, k, call)
+        if chosen == "triton" and call.local is not None and not self.local_in_triton:
+            if backend != "auto":
+                raise NotImplementedError(
+                    f"The {self.name} Triton kernel has no local (window) masks; use "
+                    "backend='chunked' or 'auto'"
+                )
+            chosen = "chunked"
         if chosen == "reference":
             return self.reference(q, k, v, call)
         if chosen == "chunked":

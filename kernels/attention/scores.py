@@ -13,6 +13,7 @@ import math
 import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
+from workbench.kernels.attention.local import LocalMask
 
 
 def visible_mask(
@@ -21,12 +22,17 @@ def visible_mask(
     causal: bool,
     device: torch.device,
     key_lengths: Int[Tensor, "batch"] | None = None,
+    local: LocalMask | None = None,
 ) -> Bool[Tensor, "batch_or_1 1 q k"]:
-    """Which keys each query sees: causal (query i at position n_k - n_q + i) and padding."""
+    """Which keys each query sees: causal (query i at position n_k - n_q + i), padding and
+    the local window (`LocalMask`), if any."""
     k_pos = torch.arange(n_k, device=device)
+    q_pos = torch.arange(n_k - n_q, n_k, device=device)
     mask = torch.ones(n_q, n_k, dtype=torch.bool, device=device)
     if causal:
-        mask = k_pos[None, :] <= torch.arange(n_k - n_q, n_k, device=device)[:, None]
+        mask = k_pos[None, :] <= q_pos[:, None]
+    if local is not None:
+        mask = mask & local.allows(q_pos[:, None], k_pos[None, :])
     mask = mask[None, None]
     if key_lengths is not None:
         mask = mask & (k_pos < key_lengths.to(device)[:, None])[:, None, None, :]

@@ -29,6 +29,7 @@ class LaunchArgs(NamedTuple):
     slopes: Tensor  # ALiBi slopes, or a dummy pointer
     lens: Tensor  # key lengths, or a dummy pointer
     switches: dict[str, Any]  # constexpr switches and tile sizes
+    local: tuple[int, int, int, int]  # window (0: none), shift (-1: sliding), dilation, global
 
 
 def interpreting() -> bool:
@@ -74,7 +75,15 @@ def launch_args(q: Tensor, k: Tensor, v: Tensor, call) -> LaunchArgs:
     dummy = q  # never read: its switch is off
     slopes = call.alibi_slopes.float().contiguous() if call.alibi_slopes is not None else dummy
     lens = call.key_lengths.to(torch.int32).contiguous() if call.key_lengths is not None else dummy
+    local = call.local
+    local_args = (
+        (0, -1, 1, 0)
+        if local is None
+        else (local.window or 0, -1 if local.shift is None else local.shift, local.dilation,
+              local.global_tokens)
+    )  # fmt: skip
     switches = dict(
+        LOCAL=local is not None,
         CAUSAL=call.causal,
         HAS_ALIBI=call.alibi_slopes is not None,
         HAS_LENS=call.key_lengths is not None,
@@ -83,7 +92,7 @@ def launch_args(q: Tensor, k: Tensor, v: Tensor, call) -> LaunchArgs:
         num_warps=blocks.warps, num_stages=blocks.stages,
     )  # fmt: skip
     grid = (triton.cdiv(q.shape[2], blocks.m), q.shape[0] * q.shape[1])
-    return LaunchArgs(grid, slopes, lens, switches)
+    return LaunchArgs(grid, slopes, lens, switches, local_args)
 
 
 def stat_outputs(q: Tensor, names: tuple[str, ...], want: bool) -> list[Tensor]:

@@ -8,10 +8,12 @@ residual stream), and the layout decides how to combine them.
 
 from __future__ import annotations
 
+import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
 from workbench.core.hooks import HookPoint
+from workbench.core.schedule import LayerSchedule
 
 
 class Block(nn.Module):
@@ -24,26 +26,33 @@ class Block(nn.Module):
     def __init__(self, cfg, layer: int) -> None:
         super().__init__()
         self.layer = layer
+        self.positions = layer_positions(cfg, layer)
+        cfg = cfg.layer_config(layer)  # per-layer schedules resolved: one spec per family
         self.placement = cfg.norm_placement
         has_in_norm = self.placement.norm_in or self.placement.norm_after_add
+        attn, mlp = cfg.attention.build(cfg, layer), cfg.mlp.build(cfg, layer)
 
-        def norm(wanted: bool) -> nn.Module | None:
-            return cfg.norm.build(cfg, layer) if wanted else None
+        def norm(wanted: bool, module: nn.Module) -> nn.Module | None:
+            # A sublayer that adds nothing (the identity mixer) gets no norms either.
+            skip = getattr(module, "adds_nothing", False)
+            return cfg.norm.build(cfg, layer) if wanted and not skip else None
 
-        # Registered in forward order, so `model.hook_names()` reads as the computation does.
+        # Registered in forward order, so `model.hook_names()` reads as the computation does
+        # (a layout's own sublayers, e.g. macaron's first half-FFN, come first).
         self.hook_resid_pre = HookPoint()
-        self.ln1, self.ln1_out = norm(has_in_norm), norm(self.placement.norm_out)
-        self.attn = cfg.attention.build(cfg, layer)
-        self.hook_attn_out, self.hook_resid_mid = HookPoint(), HookPoint()
-        self.ln2, self.ln2_out = norm(has_in_norm), norm(self.placement.norm_out)
-        self.mlp = cfg.mlp.build(cfg, layer)
-        self.hook_mlp_out, self.hook_resid_post = HookPoint(), HookPoint()
         self.layout = cfg.block.build(cfg, layer)
+        self.ln1, self.ln1_out = norm(has_in_norm, attn), norm(self.placement.norm_out, attn)
+        self.attn = attn
+        self.hook_attn_out, self.hook_resid_mid = HookPoint(), HookPoint()
+        self.ln2, self.ln2_out = norm(has_in_norm, mlp), norm(self.placement.norm_out, mlp)
+        self.mlp = mlp
+        self.hook_mlp_out, self.hook_resid_post = HookPoint(), HookPoint()
 
     def forward(
         self, resid: Float[Tensor, "batch pos d_model"], ctx
     ) -> Float[Tensor, "batch pos d_model"]:
-        return self.layout(self, self.hook_resid_pre(resid), ctx.at_layer(self.layer))
+        ctx = ctx.at_layer(self.layer, self.positions)
+        return self.layout(self, self.hook_resid_pre(resid), ctx)
 
     def _parts(
         self, sublayer: str
@@ -55,21 +64,55 @@ class Block(nn.Module):
         raise ValueError(f"Unknown sublayer {sublayer!r}: 'attn' or 'mlp'")
 
     def branch(
-        self, resid: Float[Tensor, "batch pos d_model"], sublayer: str, ctx
+        self, resid: Float[Tensor, "batch pos d_model"], sublayer: str, ctx, scale: float = 1.0
     ) -> Float[Tensor, "batch pos d_model"]:
         """What `sublayer` ('attn' or 'mlp') adds to the stream: input norm, the sublayer,
-        output norm (peri-LN), through `hook_{attn,mlp}_out`. Not for post-LN."""
-        module, norm, norm_out, hook_out = self._parts(sublayer)
-        out = module(norm(resid) if norm is not None else resid, ctx)
-        if norm_out is not None:
-            out = norm_out(out)
-        return hook_out(out)
+        output norm (peri-LN), times `scale` (macaron's 1/2), through `hook_{attn,mlp}_out`.
+        Not for post-LN."""
+        return sublayer_branch(*self._parts(sublayer), resid, ctx, scale)
 
     def residual_step(
         self, resid: Float[Tensor, "batch pos d_model"], sublayer: str, ctx
     ) -> Float[Tensor, "batch pos d_model"]:
         """The stream after `sublayer`: `resid + branch`, or `norm(resid + out)` for post-LN."""
-        if self.placement.norm_after_add:
-            module, norm, _, hook_out = self._parts(sublayer)
+        module, norm, _, hook_out = self._parts(sublayer)
+        if self.placement.norm_after_add and norm is not None:
             return norm(resid + hook_out(module(resid, ctx)))
         return resid + self.branch(resid, sublayer, ctx)
+
+
+def layer_positions(cfg, layer: int) -> nn.Module | None:
+    """This layer's own position module under a per-layer position schedule, else None (the
+    model's module serves every layer). Additive embeddings are refused: they enter the
+    stream once, before any layer, so a per-layer choice of them has no meaning."""
+    if not isinstance(cfg.position, LayerSchedule):
+        return None
+    spec = cfg.position[layer]
+    module = spec.build(cfg.layer_config(layer), layer)
+    if module.embed(torch.arange(1)) is not None:
+        raise ValueError(
+            f"ModelConfig.position[{layer}] ({spec.name}) adds embeddings to the stream before "
+            "the first layer; a per-layer position list takes relative schemes only (rotary, "
+            "alibi, none, ...)"
+        )
+    return module
+
+
+def sublayer_branch(
+    module: nn.Module,
+    norm: nn.Module | None,
+    norm_out: nn.Module | None,
+    hook_out: HookPoint,
+    resid: Float[Tensor, "batch pos d_model"],
+    ctx,
+    scale: float = 1.0,
+) -> Float[Tensor, "batch pos d_model"]:
+    """norm -> module -> norm_out -> x scale -> hook_out. A module that `adds_nothing` (the
+    identity mixer) is not run: its hook sees zeros, so `resid_mid == resid_pre + attn_out`
+    holds and patching the hook still adds to the stream."""
+    if getattr(module, "adds_nothing", False):
+        return hook_out(torch.zeros_like(resid))
+    out = module(norm(resid) if norm is not None else resid, ctx)
+    if norm_out is not None:
+        out = norm_out(out)
+    return hook_out(out * scale if scale != 1.0 else out)

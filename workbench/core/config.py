@@ -17,6 +17,7 @@ from workbench.core.registry import (
     REPARAM,
     VariantSpec,
 )
+from workbench.core.schedule import LAYER_FIELDS, LayerSchedule, resolve_field, spec_at
 from workbench.core.validate import (
     ConfigError,
     NonNegFloat,
@@ -41,7 +42,10 @@ VARIANT_FIELDS = {
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Shape and variants of a model. Variants are given by name, dict or spec object.
+    """Shape and variants of a model. Variants are given by name, dict or spec object;
+    `attention`, `mlp`, `norm`, `block` and `position` also take a list with one spec per
+    layer (a hybrid, see `workbench.core.schedule`); `cfg.spec(field, layer)` reads either
+    form.
 
     Every field is checked on construction against its type hint (`PosInt`, `PosFloat`, ...
     from `workbench.core.validate`): a wrong type, a value out of range or an unknown name
@@ -84,7 +88,7 @@ class ModelConfig:
         validate_fields(self, skip=tuple(VARIANT_FIELDS))
         set_ = object.__setattr__
         for field, registry in VARIANT_FIELDS.items():
-            set_(self, field, registry.resolve(getattr(self, field), f"ModelConfig.{field}"))
+            set_(self, field, resolve_field(registry, field, getattr(self, field), self.n_layers))
         if self.d_head is None:
             if self.d_model % self.n_heads:
                 raise ConfigError(
@@ -107,8 +111,33 @@ class ModelConfig:
         out = {}
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            out[field.name] = value.to_dict() if isinstance(value, VariantSpec) else value
+            is_spec = isinstance(value, VariantSpec | LayerSchedule)
+            out[field.name] = value.to_dict() if is_spec else value
         return out
+
+    def spec(self, field: str, layer: int) -> VariantSpec:
+        """The spec of family `field` at `layer` (one spec for all, or the schedule's)."""
+        if field not in VARIANT_FIELDS:
+            raise ValueError(f"{field!r} is not a variant field: {sorted(VARIANT_FIELDS)}")
+        if not 0 <= layer < self.n_layers:
+            raise IndexError(f"layer {layer} out of range for n_layers={self.n_layers}")
+        return spec_at(getattr(self, field), layer)
+
+    def layer_config(self, layer: int) -> ModelConfig:
+        """The config of `layer` alone: every per-layer schedule replaced by that layer's
+        spec (the config itself when there is no schedule). `Block` builds from it."""
+        self.spec("attention", layer)  # checks the layer index
+        scheduled = {f: getattr(self, f)[layer] for f in LAYER_FIELDS
+                     if isinstance(getattr(self, f), LayerSchedule)}  # fmt: skip
+        return dataclasses.replace(self, **scheduled) if scheduled else self
+
+    def layer_variants(self, layer: int) -> dict[str, str]:
+        """Variant names of the per-layer families at `layer`, e.g. `{"attention": ...}`."""
+        return {field: self.spec(field, layer).name for field in LAYER_FIELDS}
+
+    def is_hybrid(self) -> bool:
+        """Whether any family field holds a per-layer schedule."""
+        return any(isinstance(getattr(self, f), LayerSchedule) for f in VARIANT_FIELDS)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:

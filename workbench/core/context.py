@@ -29,5 +29,9 @@ class ForwardContext:
     stats: StatsCollector | None = None
     layer: int = 0
 
-    def at_layer(self, layer: int) -> ForwardContext:
-        return dataclasses.replace(self, layer=layer)
+    def at_layer(self, layer: int, positions: nn.Module | None = None) -> ForwardContext:
+        """The context of `layer`; `positions` replaces the model's for a layer with its own
+        (a per-layer position schedule)."""
+        if positions is None:
+            return dataclasses.replace(self, layer=layer)
+        return dataclasses.replace(self, layer=layer, positions=positions)

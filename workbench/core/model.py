@@ -24,6 +24,7 @@ from workbench.core.padding import (
     is_right_padded,
     right_padded,
 )
+from workbench.core.schedule import LayerSchedule
 from workbench.core.stats import (
     MLP_STATS,
     Stats,
@@ -31,6 +32,7 @@ from workbench.core.stats import (
     no_exact_zeros_message,
     parse_request,
 )
+from workbench.variants.position import PositionModule
 
 
 class Embed(nn.Module):
@@ -57,6 +59,14 @@ class Unembed(nn.Module):
         return x @ w_u + self.b_U
 
 
+def model_positions(cfg: ModelConfig) -> nn.Module:
+    """The model's position module; under a per-layer schedule each block has its own and
+    the model's adds, rotates and biases nothing."""
+    if isinstance(cfg.position, LayerSchedule):
+        return PositionModule()
+    return cfg.position.build(cfg)
+
+
 class Model(ModelViewsMixin, HookedModule):
     """A transformer whose every interesting tensor passes through a named `HookPoint`.
 
@@ -73,11 +83,17 @@ class Model(ModelViewsMixin, HookedModule):
         self.tokenizer = tokenizer
         self.embed = Embed(cfg)
         self.hook_embed = HookPoint()
-        self.pos_embed = cfg.position.build(cfg)
+        self.pos_embed = model_positions(cfg)
         self.hook_pos_embed = HookPoint()
-        self.ln_embed = cfg.norm.build(cfg) if cfg.embed_norm else None
+        # With a per-layer norm schedule the embedding norm is layer 0's kind, the final
+        # norm the last layer's (the norms next to them in the stream).
+        self.ln_embed = cfg.spec("norm", 0).build(cfg) if cfg.embed_norm else None
         self.blocks = nn.ModuleList(Block(cfg, layer) for layer in range(cfg.n_layers))
-        self.ln_final = cfg.norm.build(cfg) if cfg.norm_placement.final_norm else None
+        if isinstance(cfg.position, LayerSchedule):  # the shortest any layer can encode
+            lengths = [b.positions.max_len for b in self.blocks if b.positions.max_len]
+            self.pos_embed.max_len = min(lengths) if lengths else None
+        final = cfg.spec("norm", cfg.n_layers - 1)
+        self.ln_final = final.build(cfg) if cfg.norm_placement.final_norm else None
         self.unembed = Unembed(cfg, self.embed) if cfg.has_unembed else None
         if init:
             self.init_weights()
@@ -181,11 +197,38 @@ class Model(ModelViewsMixin, HookedModule):
         cache = ActivationCache(store, model=self)
         return out, cache.remove_batch_dim() if remove_batch_dim else cache
 
+    def layer_stats(self) -> list[dict[str, set[str]]]:
+        """Statistics each layer can give, by family: `[{"attn": {...}, "mlp": {...}}, ...]`
+        (hybrids differ by layer: a DeltaNet layer has no attention entropy)."""
+        return [
+            {
+                "attn": set(block.attn.supported_stats()),
+                "mlp": set(MLP_STATS) if hasattr(block.mlp, "exact_zeros") else set(),
+            }
+            for block in self.blocks
+        ]
+
     def supported_stats(self) -> dict[str, set[str]]:
         """Statistics every layer supports, by family: `{"attn": {...}, "mlp": {...}}`."""
-        attn = set.intersection(*(set(b.attn.supported_stats()) for b in self.blocks))
-        mlp = set(MLP_STATS) if all(hasattr(b.mlp, "exact_zeros") for b in self.blocks) else set()
-        return {"attn": attn, "mlp": mlp}
+        per_layer = self.layer_stats()
+        return {
+            family: set.intersection(*(s[family] for s in per_layer)) for family in per_layer[0]
+        }
+
+    def absent_layers(self, request: dict[str, tuple[str, ...]]) -> dict[str, tuple[int, ...]]:
+        """For each requested statistic, the layers that cannot give it (none: left out)."""
+        per_layer = self.layer_stats()
+        absent = {}
+        for family, names in request.items():
+            for name in names:
+                layers = tuple(i for i, s in enumerate(per_layer) if name not in s[family])
+                if layers:
+                    absent[f"{family}.{name}"] = layers
+        return absent
+
+    def layer_variant_names(self) -> tuple[str, ...]:
+        """`"deltanet"`, `"softmax"`, ...: the mixer of each layer, for messages."""
+        return tuple(self.cfg.spec("attention", layer).name for layer in range(self.cfg.n_layers))
 
     @torch.no_grad()
     def run_with_stats(
@@ -203,9 +246,13 @@ class Model(ModelViewsMixin, HookedModule):
         their per-position entries are NaN and counts leave them out. `mlp_threshold`: a
         neuron fires when |activation| > threshold; activations without exact zeros (GELU,
         SiLU, GLU) require one.
+
+        Hybrids (per-layer schedules): a statistic that only some layers give comes back for
+        those layers; `stats.absent` names the others, `stats.by_layer(name)` keys the values
+        by layer, and `stats[name]` refuses to stack across the gap.
         """
         tokens, attention_mask = self.tokens_and_mask(tokens, attention_mask)
-        request = self.stats_request(stats, mlp_threshold)
+        request = self.stats_request(stats, mlp_threshold, partial=True)
         batch = right_padded(tokens, attention_mask)
         collector = StatsCollector(request, mlp_threshold, batch.mask)
         output = self._forward(batch.tokens, self._context(batch.tokens, batch.mask, collector))
@@ -213,7 +260,8 @@ class Model(ModelViewsMixin, HookedModule):
         names = tuple(f"{family}.{s}" for family, names in request.items() for s in names)
         mask = None if batch.mask is None else batch.restore(batch.mask, dim=1)
         return Stats(values, self.cfg.n_layers, batch.restore(output, dim=1), names, mask,
-                     mlp_threshold)  # fmt: skip
+                     mlp_threshold, absent=self.absent_layers(request),
+                     layer_variants=self.layer_variant_names())  # fmt: skip
 
     def tokens_and_mask(
         self, tokens: Tensor | str | list[str], attention_mask: Tensor | None = None
@@ -229,23 +277,49 @@ class Model(ModelViewsMixin, HookedModule):
         return tokens, attention_mask
 
     def stats_request(
-        self, stats: Sequence[str], mlp_threshold: float | None = None
+        self, stats: Sequence[str], mlp_threshold: float | None = None, partial: bool = False
     ) -> dict[str, tuple[str, ...]]:
         """The statistics `stats` by family, checked against what this model supports (and
-        the MLP threshold they need): errors come before any work starts."""
-        request = parse_request(stats, self.supported_stats())
+        the MLP threshold they need): errors come before any work starts. `partial` (what
+        `run_with_stats` does) accepts a statistic some layers of a hybrid lack; the result
+        then says which layers have it. Without it, every layer must give every statistic."""
+        per_layer = self.layer_stats()
+        if partial:
+            supported = {f: set.union(*(s[f] for s in per_layer)) for f in per_layer[0]}
+        else:
+            supported = self.supported_stats()
+        try:
+            request = parse_request(stats, supported)
+        except ValueError:
+            self._raise_if_some_layers_lack(stats, per_layer)
+            raise
         if "mlp" in request:
             self.check_mlp_threshold(mlp_threshold)
         return request
 
+    def _raise_if_some_layers_lack(self, stats: Sequence[str], per_layer) -> None:
+        """A clearer error when a statistic exists in some layers only (a hybrid)."""
+        variants = self.layer_variant_names()
+        for full in [stats] if isinstance(stats, str) else stats:
+            family, _, name = str(full).partition(".")
+            have = [i for i, s in enumerate(per_layer) if name in s.get(family, set())]
+            if have and len(have) < len(per_layer):
+                lack = [f"{i} ({variants[i]})" for i in range(len(per_layer)) if i not in have]
+                raise ValueError(
+                    f"Statistic {full!r} exists only in layers {have}; layers {', '.join(lack)} "
+                    "cannot give it. This needs it in every layer; run_with_stats returns it "
+                    "for the layers that have it."
+                )
+
     def check_mlp_threshold(self, threshold: float | None) -> None:
-        """MLP statistics without a threshold need activations with exact zeros."""
+        """MLP statistics without a threshold need activations with exact zeros (checked on
+        the layers that give MLP statistics)."""
         if threshold is not None:
             if not threshold >= 0 or threshold == float("inf"):
                 raise ValueError(f"mlp_threshold must be a finite number >= 0, got {threshold}")
             return
         for layer, block in enumerate(self.blocks):
-            if not getattr(block.mlp, "exact_zeros", False):
+            if hasattr(block.mlp, "exact_zeros") and not block.mlp.exact_zeros:
                 where = f"blocks.{layer}.mlp ({type(block.mlp).__name__})"
                 raise ValueError(no_exact_zeros_message(where))
 

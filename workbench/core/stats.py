@@ -107,12 +107,15 @@ class Stats:
     """Statistics from one `run_with_stats` call, indexed by name and layer.
 
     Per-position statistics of padded tokens are NaN; `token_mask` says which are real.
+    `absent` maps a statistic to the layers that cannot give it (hybrids); `layer_variants`
+    names each layer's mixer, for messages.
 
     Example:
         >>> stats = model.run_with_stats(tokens, ["attn.entropy", "mlp.nonzero_frac"])
         >>> stats["attn.entropy", 0].shape   # [batch, head, pos]
         >>> stats["attn.entropy"].shape      # [layer, batch, head, pos]
         >>> stats.layer_means("attn.entropy")  # [layer], real tokens only
+        >>> hybrid.run_with_stats(tokens, ["attn.entropy"]).by_layer("attn.entropy")  # {1: ...}
     """
 
     values: dict[tuple[str, int], Tensor]
@@ -121,28 +124,59 @@ class Stats:
     requested: tuple[str, ...] | None = None
     token_mask: Bool[Tensor, "batch pos"] | None = None
     mlp_threshold: float | None = None
+    absent: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+    layer_variants: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.requested is not None:
-            check_complete(self.values, self.requested, self.n_layers)
+            check_complete(self.values, self.requested, self.n_layers, self.absent)
 
     @property
     def names(self) -> list[str]:
         return list(dict.fromkeys(name for name, _ in self.values))
 
+    def layers(self, name: str) -> tuple[int, ...]:
+        """The layers that gave `name`, in order."""
+        layers = tuple(sorted(layer for n, layer in self.values if n == name))
+        if not layers:
+            raise KeyError(f"No statistic {name!r}. {suggest(name, self.names)}")
+        return layers
+
+    def by_layer(self, name: str) -> dict[int, Tensor]:
+        """`{layer: value}` for the layers that gave `name` (all of them, or a hybrid's
+        subset): the layer index is explicit, so nothing can shift."""
+        return {layer: self.values[(name, layer)] for layer in self.layers(name)}
+
+    def _variant(self, layer: int) -> str:
+        return f" ({self.layer_variants[layer]})" if self.layer_variants else ""
+
     def __getitem__(self, key: str | tuple[str, int]) -> Tensor:
         if isinstance(key, tuple):
             if key not in self.values:
+                name, layer = key
+                if layer in self.absent.get(name, ()):
+                    raise KeyError(
+                        f"Layer {layer}{self._variant(layer)} gives no {name!r}; the layers "
+                        f"that do: {list(self.layers(name))}"
+                    )
                 raise KeyError(f"No statistic {key!r}. {suggest(str(key[0]), self.names)}")
             return self.values[key]
-        layers = sorted(layer for name, layer in self.values if name == key)
-        if not layers:
-            raise KeyError(f"No statistic {key!r}. {suggest(key, self.names)}")
+        layers = self.layers(key)
+        if self.absent.get(key):
+            lack = ", ".join(f"{i}{self._variant(i)}" for i in self.absent[key])
+            raise KeyError(
+                f"{key!r} is absent in layers {lack}: stacking the others would shift layer "
+                f"indices. Use stats.by_layer({key!r}) (layers {list(layers)}) or "
+                f"stats[{key!r}, layer]."
+            )
         return torch.stack([self.values[(key, layer)] for layer in layers])
 
     def real(self, name: str) -> Bool[Tensor, "layer ..."]:
         """Which entries of `self[name]` belong to real (not padded) tokens."""
-        stacked = self[name]
+        return self._real_like(self[name])
+
+    def _real_like(self, stacked: Tensor) -> Tensor:
+        """Real-token mask shaped like `stacked` ([layer or 1, batch, ..., pos])."""
         if self.token_mask is None or stacked.dim() < 3:
             return torch.ones_like(stacked, dtype=torch.bool)
         mask = self.token_mask.to(stacked.device)
@@ -150,11 +184,13 @@ class Stats:
         return mask.view(shape).expand_as(stacked)
 
     def nonfinite(self) -> dict[str, int]:
-        """Count of NaN/inf entries of real tokens per statistic (0 when all are finite)."""
-        return {
-            name: int((~torch.isfinite(self[name].float()) & self.real(name)).sum())
-            for name in self.names
-        }
+        """Count of NaN/inf entries of real tokens per statistic (0 when all are finite),
+        over the layers that gave it."""
+        out = {}
+        for name in self.names:
+            stacked = torch.stack(list(self.by_layer(name).values())).float()
+            out[name] = int((~torch.isfinite(stacked) & self._real_like(stacked)).sum())
+        return out
 
     def layer_means(self, name: str) -> Float[Tensor, "layer"]:
         """Mean over real tokens (and heads), per layer; warns about non-finite values."""
@@ -168,14 +204,22 @@ class Stats:
 
 
 def check_complete(
-    values: dict[tuple[str, int], Tensor], requested: Sequence[str], n_layers: int
+    values: dict[tuple[str, int], Tensor],
+    requested: Sequence[str],
+    n_layers: int,
+    absent: dict[str, tuple[int, ...]] | None = None,
 ) -> None:
-    """Every requested statistic for every layer, and nothing else; else raise, naming it."""
+    """Every requested statistic for every layer not declared absent (before the run), none
+    for the absent ones, and nothing unrequested; else raise, naming it."""
+    absent = absent or {}
     problems = []
     for name in requested:
-        missing = sorted(set(range(n_layers)) - {layer for n, layer in values if n == name})
-        if missing:
-            problems.append(f"{name!r} missing for layers {missing}")
+        expected = set(range(n_layers)) - set(absent.get(name, ()))
+        got = {layer for n, layer in values if n == name}
+        if expected - got:
+            problems.append(f"{name!r} missing for layers {sorted(expected - got)}")
+        if got - expected:
+            problems.append(f"{name!r} given by layers declared absent {sorted(got - expected)}")
     extra = sorted({name for name, _ in values} - set(requested))
     if extra:
         problems.append(f"unrequested statistics {extra}")

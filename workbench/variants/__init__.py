@@ -21,6 +21,7 @@ from workbench.variants import (  # noqa: F401  (importing registers the variant
     attention_sparse,
     block_layout,
     decay_mixers,
+    identity,
     looped,
     mamba2,
     mlp,

@@ -21,16 +21,66 @@ from torch import Tensor, nn
 
 from workbench.core.hooks import HookPoint
 from workbench.core.registry import ATTENTION, VariantSpec
+from workbench.core.validate import NonNegInt, PosInt
 from workbench.kernels.attention import AttentionCall, AttentionKernel, SoftmaxKernel
+from workbench.kernels.attention.local import LocalMask
 from workbench.kernels.attention.scores import alibi, visible_mask
 
 
-def visible_keys(ctx, n_q: int, n_k: int, device: torch.device) -> Bool[Tensor, "b 1 q k"]:
-    """Which keys each query may see: causal and padding masks."""
-    mask = visible_mask(n_q, n_k, ctx.causal, device)
+def visible_keys(
+    ctx, n_q: int, n_k: int, device: torch.device, local: LocalMask | None = None
+) -> Bool[Tensor, "b 1 q k"]:
+    """Which keys each query may see: causal, padding and local-window masks. The window
+    counts real tokens: left-padded rows use their own positions (`ctx.row_pos_ids`)."""
+    row_pos = ctx.row_pos_ids
+    mask = visible_mask(n_q, n_k, ctx.causal, device, local=None if row_pos is not None else local)
+    if local is not None and row_pos is not None:
+        pos = row_pos.to(device)
+        mask = mask & local.allows(pos[:, n_k - n_q :, None], pos[:, None, :])[:, None]
     if ctx.key_padding_mask is not None:
         mask = mask & ctx.key_padding_mask.bool()[:, None, None, :]
     return mask
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalWindow(VariantSpec):
+    """Local-mask options of every attention kind with a pattern (softmax, sigmoid,
+    clipped, gated, power_softmax): `window` (keys within distance < window * dilation),
+    `shift` (blocked windows offset by shift; alternate 0 and window // 2 across layers with
+    a schedule for Swin's shifted windows), `dilation`, `global_tokens` (the first positions
+    see and are seen by all). See `workbench.kernels.attention.local.LocalMask`. Every path
+    honours them: eager, SDPA, the chunked and the Triton kernels (which skip hidden tiles).
+
+    Example:
+        >>> ModelConfig(attention={"name": "softmax", "window": 128, "global_tokens": 1})
+    """
+
+    window: PosInt | None = dataclasses.field(default=None, kw_only=True)
+    shift: NonNegInt | None = dataclasses.field(default=None, kw_only=True)
+    dilation: PosInt = dataclasses.field(default=1, kw_only=True)
+    global_tokens: NonNegInt = dataclasses.field(default=0, kw_only=True)
+
+    def check(self) -> None:
+        self.local_mask()  # LocalMask's own rules (shift needs a window, ...)
+
+    def local_mask(self) -> LocalMask | None:
+        """The mask the module applies; None when nothing is hidden."""
+        mask = LocalMask(self.window, self.shift, self.dilation, self.global_tokens)
+        return mask.to_call()
+
+    def with_local(self, module: QKVAttention) -> QKVAttention:
+        module.local = self.local_mask()
+        return module
+
+    def to_dict(self) -> dict:
+        # Options at their defaults are left out, so configs (and their hashes) of models
+        # without a window read as before the options existed.
+        out = super().to_dict()
+        for name, default in (("window", None), ("shift", None), ("dilation", 1),
+                              ("global_tokens", 0)):  # fmt: skip
+            if out[name] == default:
+                del out[name]
+        return out
 
 
 def alibi_bias(slopes: Float[Tensor, "head"], n_q: int, n_k: int) -> Float[Tensor, "head q k"]:
@@ -49,6 +99,7 @@ class QKVAttention(nn.Module):
     """
 
     kernel: AttentionKernel | None = None
+    local: LocalMask | None = None  # a window (set by the spec's builder), or every key
 
     def __init__(self, cfg, layer: int) -> None:
         super().__init__()
@@ -114,7 +165,7 @@ class QKVAttention(nn.Module):
         return out
 
     def visible(self, ctx, q: Tensor, k: Tensor) -> Bool[Tensor, "b 1 q k"]:
-        return visible_keys(ctx, q.shape[2], k.shape[2], q.device)
+        return visible_keys(ctx, q.shape[2], k.shape[2], q.device, self.local)
 
     def scores(self, q: Tensor, k: Tensor, ctx, visible: Tensor) -> Float[Tensor, "b h q k"]:
         # Scale the small q rather than the [q, k] scores, and mask in place: at long
@@ -147,8 +198,9 @@ class QKVAttention(nn.Module):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """This variant's instrumented kernel (Triton on GPU, chunked on CPU): no [q, k] tensor."""
         call = AttentionCall(
-            ctx.causal, self.scale, ctx.positions.alibi_slopes(), ctx.key_lengths, stats
-        )
+            ctx.causal, self.scale, ctx.positions.alibi_slopes(), ctx.key_lengths, stats,
+            self.local,
+        )  # fmt: skip
         return self.kernel.forward(q, k, v, call)
 
     def weights(self, scores: Tensor, visible: Tensor) -> Float[Tensor, "batch head q k"]:
@@ -172,10 +224,15 @@ class SoftmaxAttentionModule(QKVAttention):
 
     def fused(self, q: Tensor, k: Tensor, v: Tensor, ctx) -> Tensor:
         slopes = ctx.positions.alibi_slopes()
-        if slopes is None and ctx.key_padding_mask is None and q.shape[2] == k.shape[2]:
+        plain = ctx.key_padding_mask is None and q.shape[2] == k.shape[2]
+        if slopes is None and plain and self.local is None:
             # is_causal lets SDPA pick its flash kernel; an explicit mask would not.
             return F.scaled_dot_product_attention(q, k, v, is_causal=ctx.causal, scale=self.scale)
-        mask = visible_keys(ctx, q.shape[2], k.shape[2], q.device)
+        right_padded = ctx.key_padding_mask is None or ctx.key_lengths is not None
+        if self.local is not None and right_padded and not q.requires_grad:
+            # A window: the kernel skips hidden tiles (time ~ T x window); SDPA would do T^2.
+            return self.run_kernel(q, k, v, ctx)[0]
+        mask = visible_keys(ctx, q.shape[2], k.shape[2], q.device, self.local)
         if slopes is not None:
             bias = alibi_bias(slopes.to(q.dtype), q.shape[2], k.shape[2])
             mask = bias.masked_fill(~mask, float("-inf"))
@@ -184,9 +241,9 @@ class SoftmaxAttentionModule(QKVAttention):
 
 @ATTENTION.register
 @dataclasses.dataclass(frozen=True)
-class Softmax(VariantSpec):
+class Softmax(LocalWindow):
     name: ClassVar[str] = "softmax"
     paper: ClassVar[str] = "Vaswani et al. 2017, Attention Is All You Need"
 
     def build(self, cfg, layer=None) -> nn.Module:
-        return SoftmaxAttentionModule(cfg, layer or 0)
+        return self.with_local(SoftmaxAttentionModule(cfg, layer or 0))

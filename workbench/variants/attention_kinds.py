@@ -14,10 +14,10 @@ import torch
 from torch import Tensor, nn
 
 from workbench.core.hooks import HookPoint
-from workbench.core.registry import ATTENTION, VariantSpec
+from workbench.core.registry import ATTENTION
 from workbench.kernels.attention import ClippedKernel, SigmoidKernel
 from workbench.kernels.attention.statistics import gate_statistics
-from workbench.variants.attention import QKVAttention, SoftmaxAttentionModule
+from workbench.variants.attention import LocalWindow, QKVAttention, SoftmaxAttentionModule
 
 GATE_STATS = ("gate", "gate_closed")
 
@@ -75,32 +75,32 @@ class GatedAttentionModule(SoftmaxAttentionModule):
 
 @ATTENTION.register
 @dataclasses.dataclass(frozen=True)
-class Sigmoid(VariantSpec):
+class Sigmoid(LocalWindow):
     name: ClassVar[str] = "sigmoid"
     paper: ClassVar[str] = "Ramapuram et al. 2024, Sigmoid Self-Attention (arXiv 2409.04431)"
     bias: float | None = SigmoidKernel.bias  # None: -log(number of visible keys), per row
 
     def build(self, cfg, layer=None) -> nn.Module:
-        return SigmoidAttentionModule(cfg, layer or 0, self.bias)
+        return self.with_local(SigmoidAttentionModule(cfg, layer or 0, self.bias))
 
 
 @ATTENTION.register
 @dataclasses.dataclass(frozen=True)
-class Clipped(VariantSpec):
+class Clipped(LocalWindow):
     name: ClassVar[str] = "clipped"
     paper: ClassVar[str] = "Bondarenko et al. 2023, Quantizable Transformers (arXiv 2306.12929)"
     gamma: float = ClippedKernel.gamma
     zeta: float = ClippedKernel.zeta
 
     def build(self, cfg, layer=None) -> nn.Module:
-        return ClippedSoftmaxModule(cfg, layer or 0, self.gamma, self.zeta)
+        return self.with_local(ClippedSoftmaxModule(cfg, layer or 0, self.gamma, self.zeta))
 
 
 @ATTENTION.register
 @dataclasses.dataclass(frozen=True)
-class Gated(VariantSpec):
+class Gated(LocalWindow):
     name: ClassVar[str] = "gated"
     paper: ClassVar[str] = "Bondarenko et al. 2023, Quantizable Transformers (arXiv 2306.12929)"
 
     def build(self, cfg, layer=None) -> nn.Module:
-        return GatedAttentionModule(cfg, layer or 0)
+        return self.with_local(GatedAttentionModule(cfg, layer or 0))

@@ -16,9 +16,9 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from workbench.core.registry import ATTENTION, VariantSpec
+from workbench.core.registry import ATTENTION
 from workbench.core.validate import PosInt
-from workbench.variants.attention import QKVAttention
+from workbench.variants.attention import LocalWindow, QKVAttention
 
 
 def power_softmax(
@@ -48,7 +48,7 @@ class PowerSoftmaxModule(QKVAttention):
 
 @ATTENTION.register
 @dataclasses.dataclass(frozen=True)
-class PowerSoftmax(VariantSpec):
+class PowerSoftmax(LocalWindow):
     """`power` must be a positive even integer, so s^p = |s|^p is positive without an abs."""
 
     name: ClassVar[str] = "power_softmax"
@@ -59,8 +59,9 @@ class PowerSoftmax(VariantSpec):
     power: PosInt = 2
 
     def check(self) -> None:
+        super().check()
         if self.power < 2 or self.power % 2:
             raise ValueError(f"power_softmax needs a positive even power, got {self.power}")
 
     def build(self, cfg, layer=None) -> nn.Module:
-        return PowerSoftmaxModule(cfg, layer or 0, self.power)
+        return self.with_local(PowerSoftmaxModule(cfg, layer or 0, self.power))

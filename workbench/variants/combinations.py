@@ -26,4 +26,14 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
     },
     "mamba-moe": {"attention": "mamba", "position": "none", "norm": "rmsnorm", "mlp": "moe"},
     "looped-linear": {"n_layers": 3, "reparam": "looped", "attention": "linear"},
+    # Per-layer schedules (two layers): a hybrid, local/global, Swin-style shifted windows.
+    "hybrid-deltanet-softmax": {"attention": ["deltanet", "softmax"]},
+    "local-global": {"attention": [{"name": "softmax", "window": 4}, "softmax"]},
+    "shifted-windows": {
+        "attention": [{"name": "softmax", "window": 8, "shift": s} for s in (0, 4)],
+    },
+    "macaron-gated-mlp-only": {
+        "block": ["macaron", "gated_residual"],
+        "attention": ["softmax", "identity"],
+    },  # fmt: skip
 }

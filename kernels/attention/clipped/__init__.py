@@ -20,6 +20,7 @@ class ClippedKernel(AttentionKernel):
 
     name: ClassVar[str] = "clipped"
     statistics: ClassVar[tuple[str, ...]] = CLIPPED_STATS
+    local_in_triton: ClassVar[bool] = True
     gamma: float = -0.03
     zeta: float = 1.0
 

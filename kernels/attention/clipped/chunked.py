@@ -14,14 +14,15 @@ from workbench.kernels.attention.clipped.reference import clip_weights
 
 def _clipped_block(q_blk, q_pos, k, v, *, call, slopes, chunk, gamma, zeta):
     shape, dtype = q_blk.shape[:3], q_blk.dtype
-    tiles = dict(causal=call.causal, slopes=slopes, chunk=chunk, key_lengths=call.key_lengths)
+    tiles = dict(causal=call.causal, slopes=slopes, chunk=chunk, key_lengths=call.key_lengths,
+                 local=call.local)  # fmt: skip
     state = OnlineSoftmax(shape, dtype, q_blk.device)
     for _, s, _ in key_chunks(q_blk, q_pos, k, **tiles):  # pass 1: log-sum-exp
         state.update(s, "entropy" in call.stats, want_s2=False)
     lse = state.lse()
     acc = torch.zeros((*shape, v.shape[-1]), dtype=dtype, device=q_blk.device)
     zeros = torch.zeros(shape, dtype=dtype, device=q_blk.device)
-    sink = None
+    sink = torch.zeros(shape, dtype=dtype, device=q_blk.device)  # key 0 unseen: weight 0
     for keys, s, visible in key_chunks(q_blk, q_pos, k, **tiles):  # pass 2: clip, P @ V
         a = clip_weights(torch.exp(s - lse[..., None]), gamma, zeta)
         if visible is not None:
@@ -30,13 +31,18 @@ def _clipped_block(q_blk, q_pos, k, v, *, call, slopes, chunk, gamma, zeta):
         else:
             zeros = zeros + (a == 0).sum(-1)
         acc = acc + a @ v[:, :, keys]
-        sink = a[..., 0] if sink is None else sink
-    count = visible_count(q_pos, k.shape[2], call.causal, call.key_lengths, dtype)
+        if keys.start == 0:
+            sink = a[..., 0]
+    count = visible_count(q_pos, k.shape[2], call.causal, call.key_lengths, dtype, call.local)
     every = {
         "lse": lambda: lse,
         "entropy": state.entropy,
-        "zero_frac": lambda: zeros / count,
-        "max_weight": lambda: clip_weights(1 / state.l_safe, gamma, zeta),
+        # Rows that see no key (padded queries outside every window) report 0, as the
+        # reference does.
+        "zero_frac": lambda: torch.where(count > 0, zeros / count.clamp(min=1), 0.0),
+        "max_weight": lambda: torch.where(
+            state.empty, 0.0, clip_weights(1 / state.l_safe, gamma, zeta)
+        ),
         "sink": lambda: sink,
     }
     return acc, {name: every[name]() for name in call.stats}

@@ -20,6 +20,7 @@ class SigmoidKernel(AttentionKernel):
 
     name: ClassVar[str] = "sigmoid"
     statistics: ClassVar[tuple[str, ...]] = SIGMOID_STATS
+    local_in_triton: ClassVar[bool] = True
     bias: float | None = None
 
     def weights(self, scores, visible):

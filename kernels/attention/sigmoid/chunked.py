@@ -18,16 +18,16 @@ from workbench.kernels.attention._tiling import OnlineSoftmax, key_chunks, visib
 
 def _sigmoid_block(q_blk, q_pos, k, v, *, call, slopes, chunk, bias):
     shape, dtype = q_blk.shape[:3], q_blk.dtype
-    count = visible_count(q_pos, k.shape[2], call.causal, call.key_lengths, dtype)
-    b = torch.full_like(count, float(bias)) if bias is not None else -torch.log(count)
+    count = visible_count(q_pos, k.shape[2], call.causal, call.key_lengths, dtype, call.local)
+    b = torch.full_like(count, float(bias)) if bias is not None else -torch.log(count.clamp(min=1))
     b = b[..., None]
     acc = torch.zeros((*shape, v.shape[-1]), dtype=dtype, device=q_blk.device)
     mass, max_w, active = (torch.zeros(shape, dtype=dtype, device=q_blk.device) for _ in range(3))
     normalised = OnlineSoftmax(shape, dtype, q_blk.device)
-    sink = None
+    sink = torch.zeros(shape, dtype=dtype, device=q_blk.device)  # key 0 unseen: weight 0
     tiles = key_chunks(
         q_blk, q_pos, k, causal=call.causal, slopes=slopes, chunk=chunk,
-        key_lengths=call.key_lengths,
+        key_lengths=call.key_lengths, local=call.local,
     )  # fmt: skip
     for keys, s, _ in tiles:
         x = s + b
@@ -36,7 +36,8 @@ def _sigmoid_block(q_blk, q_pos, k, v, *, call, slopes, chunk, bias):
         mass = mass + a.sum(-1)
         max_w = torch.maximum(max_w, a.amax(-1))
         active = active + (a > 0.5).sum(-1)
-        sink = a[..., 0] if sink is None else sink
+        if keys.start == 0:
+            sink = a[..., 0]
         if "entropy" in call.stats:
             normalised.update(F.logsigmoid(x), want_entropy=True, want_s2=False)
     every = {

@@ -21,6 +21,7 @@ class SoftmaxKernel(AttentionKernel):
 
     name: ClassVar[str] = "softmax"
     statistics: ClassVar[tuple[str, ...]] = SOFTMAX_STATS
+    local_in_triton: ClassVar[bool] = True
 
     def weights(self, scores, visible):
         return softmax_weights(scores)

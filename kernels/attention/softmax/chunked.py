@@ -22,13 +22,14 @@ def softmax_block(
     stats = call.stats
     state = OnlineSoftmax(q_blk.shape[:3], q_blk.dtype, q_blk.device)
     acc = torch.zeros((*q_blk.shape[:3], v.shape[-1]), dtype=q_blk.dtype, device=q_blk.device)
-    s0 = None
+    # Key 0's score, for the sink; -inf (weight 0) when no tile holds it (a local window).
+    s0 = torch.full(q_blk.shape[:3], float("-inf"), dtype=q_blk.dtype, device=q_blk.device)
     tiles = key_chunks(
         q_blk, q_pos, k, causal=call.causal, slopes=slopes, chunk=chunk,
-        key_lengths=call.key_lengths,
+        key_lengths=call.key_lengths, local=call.local,
     )  # fmt: skip
     for keys, s, visible in tiles:
-        if s0 is None:
+        if keys.start == 0:
             s0 = s[..., 0].clone()  # update() overwrites s
         pv, alpha = state.update(s, "entropy" in stats, "n_eff" in stats, v[:, :, keys],
                                  masked=visible is not None)  # fmt: skip

@@ -31,13 +31,14 @@ _flash_cpu = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cp
 
 
 def sdpa_applies(q: Tensor, k: Tensor, call) -> bool:
-    """Whether this call can take the fast path (CPU, no ALiBi, only SDPA_STATS, and
+    """Whether this call can take the fast path (CPU, no ALiBi, no local mask, only SDPA_STATS, and
     queries aligned with keys when causal: SDPA's causal mask is top-left aligned)."""
     return (
         _flash_cpu is not None
         and q.device.type == "cpu"
         and q.dtype in (torch.float32, torch.float64)
         and call.alibi_slopes is None
+        and getattr(call, "local", None) is None  # window masks: the chunked kernel
         and set(call.stats) <= SDPA_STATS
         and (not call.causal or q.shape[2] == k.shape[2])
     )
