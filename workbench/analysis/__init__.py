@@ -10,7 +10,7 @@ Example:
 """
 
 # Built-in analyses register themselves on import.
-from workbench.analysis import entropy, overview  # (register themselves)
+from workbench.analysis import bigram, entropy, overview  # (register themselves)
 from workbench.analysis.display import display_static
 from workbench.analysis.fingerprint import fingerprint_tokens
 from workbench.analysis.metadata import ResultMetadata
@@ -26,6 +26,7 @@ from workbench.analysis.runner import corpus_tokens, prepare_tokens, run_batches
 
 __all__ = [
     "RegisteredAnalysis",
+    "bigram",
     "Result",
     "ResultMetadata",
     "StatsOverviewResult",

@@ -24,8 +24,14 @@ class MarkovChain:
     transition: Float[Tensor, "d_vocab d_vocab"]  # rows sum to 1 (float64)
 
     @classmethod
-    def random(cls, d_vocab: int, branching: int = 4, seed: int = 0) -> MarkovChain:
-        """A table whose every row has `branching` non-zero entries, Dirichlet(1) weights."""
+    def random(
+        cls, d_vocab: int, branching: int = 4, seed: int = 0, floor: float = 0.0
+    ) -> MarkovChain:
+        """A table whose every row has `branching` non-zero entries with weights `floor` +
+        Exp(1), normalized (Dirichlet(1, ..., 1) for floor 0; a floor keeps every allowed
+        transition frequent enough to be estimated from a short corpus)."""
+        if floor < 0:
+            raise ValueError(f"floor must be >= 0, got {floor}")
         if not 1 <= branching <= d_vocab:
             raise ValueError(f"branching must be in [1, d_vocab={d_vocab}], got {branching}")
         generator = torch.Generator().manual_seed(seed)
@@ -34,7 +40,7 @@ class MarkovChain:
             nexts = torch.randperm(d_vocab, generator=generator)[:branching]
             # Normalized Exp(1) draws are Dirichlet(1, ..., 1); drawn from a seeded uniform.
             uniform = torch.rand(branching, generator=generator, dtype=torch.float64)
-            weights = -torch.log1p(-uniform)
+            weights = floor - torch.log1p(-uniform)
             table[row, nexts] = weights / weights.sum()
         return cls(table)
 
