@@ -1,4 +1,4 @@
-"""The `workbench` command: `info`, `demo`, `report`, `train`, `entropy-collapse`,
+"""The `workbench` command: `info`, `demo`, `report`, `train`, `entropy-collapse`, `bigram`,
 `programs ...`."""
 
 from __future__ import annotations
@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     from workbench.analysis.entropy_cli import add_subcommands as add_entropy
 
     add_entropy(sub)
+    from workbench.analysis.bigram_cli import add_subcommands as add_bigram
+
+    add_bigram(sub)
     try:
         from workbench.programs.cli import add_subcommands
     except ImportError:  # the Transformer Programs package is optional at import time

@@ -33,6 +33,7 @@ from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from workbench.analysis.bigram_targets import BigramTable
+from workbench.train.guards import defer_interrupt
 
 MASKED_MATRICES = ("W_Q", "W_K", "W_V", "W_O", "W_in", "W_out", "W_gate")
 _MASKED = re.compile(r"^blocks\.(\d+)\.(?:attn|mlp)\.(?:.+\.)?(" + "|".join(MASKED_MATRICES) + ")$")
@@ -203,7 +204,8 @@ class MaskTrainer:
         bar = tqdm(total=last, initial=self.step, desc="bigram masks", disable=not progress)
         try:
             while self.step < last and not (self.step % every == 0 and self.converged()):
-                loss, ce = self.train_step()
+                with defer_interrupt():  # Ctrl-C never leaves a half-applied step
+                    loss, ce = self.train_step()
                 if self.step % every == 0 or self.step == last:
                     kept, undecided = self.decided()
                     self.history.append([self.step, loss, ce, kept, undecided])
