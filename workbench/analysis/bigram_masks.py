@@ -114,7 +114,12 @@ def masked_forward(
 
 
 class MaskTrainer:
-    """Scores, AdamW and beta of one mask search; `state_files` / `load_state` checkpoint it."""
+    """Scores, AdamW and beta of one mask search; `state_files` / `load_state` checkpoint it.
+
+    `run` flushes denormal floats to zero on the CPU while it trains: once beta * s is large
+    and negative, sigmoid masks and their gradients fall below 1e-38 (float32 denormals),
+    which made CPU steps 35x slower on the default model (0.57 s -> 19.5 s); values that
+    small are zero for every purpose of the search."""
 
     def __init__(
         self,
@@ -203,6 +208,7 @@ class MaskTrainer:
         last = min(self.settings.max_steps, until_step or self.settings.max_steps)
         bar = tqdm(total=last, initial=self.step, desc="bigram masks", disable=not progress)
         try:
+            torch.set_flush_denormal(True)  # see the class docstring
             while self.step < last and not (self.step % every == 0 and self.converged()):
                 with defer_interrupt():  # Ctrl-C never leaves a half-applied step
                     loss, ce = self.train_step()
@@ -216,6 +222,7 @@ class MaskTrainer:
                 if on_step is not None:
                     on_step(self)
         finally:
+            torch.set_flush_denormal(False)  # PyTorch's default; it has no getter to restore
             bar.close()
         return self.converged()
 

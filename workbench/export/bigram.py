@@ -29,8 +29,11 @@ def short_name(name: str) -> str:
 
 def _kept_bars(result: BigramResult) -> go.Bar:
     names = [short_name(n) for n in result.matrix_names]
-    percent = (100 * result.kept_per_matrix.double()).clamp_min(1e-4).numpy()
-    return go.Bar(x=names, y=percent, name="kept %", marker_color="#0072B2")
+    # A log axis cannot show 0: matrices with nothing kept get no bar and a "0" label.
+    percent = [100 * v if v > 0 else None for v in result.kept_per_matrix.double().tolist()]
+    text = ["" if v else "0" for v in percent]
+    return go.Bar(x=names, y=percent, name="kept %", marker_color="#0072B2", text=text,
+                  textposition="outside")  # fmt: skip
 
 
 def _alignment_lines(result: BigramResult, fig: go.Figure, row: int, col: int) -> None:
@@ -51,6 +54,7 @@ def bigram_figure(result: BigramResult) -> go.Figure:
                         subplot_titles=["kept per matrix (%)", "residual alignment"])  # fmt: skip
     fig.add_trace(_kept_bars(result), row=1, col=1)
     fig.update_yaxes(type="log", title_text="kept (%)", row=1, col=1)
+    fig.update_xaxes(tickmode="array", tickvals=fig.data[0].x, tickangle=-90, row=1, col=1)
     _alignment_lines(result, fig, row=1, col=2)
     fig.update_xaxes(title_text="depth (0 = embeddings)", dtick=1, row=1, col=2)
     fig.update_yaxes(title_text="mean cosine", row=1, col=2)
