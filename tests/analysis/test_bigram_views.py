@@ -63,3 +63,34 @@ def test_report_section_marks_a_short_run(result):
     assert "NOT converged" in html or "converged" in html
     assert f"{result.ablation['complement']:.4f}" in html
     assert torch.isfinite(result.alignment).all()
+
+
+def test_stored_default_result_is_reproduced_from_its_stored_masks():
+    """assets/bigram: the committed run's masks, re-measured now, give its numbers."""
+    import workbench
+    from workbench.analysis.bigram import default_windows, stored_default_result
+    from workbench.analysis.bigram_masks import MaskTrainer
+    from workbench.analysis.bigram_targets import BigramTable
+    from workbench.core.checkpoint import read_state
+    from workbench.models import default_model_dir
+
+    model, _ = workbench.load_default()
+    stored = stored_default_result(model)
+    assert stored is not None and "stored_run" in stored.metadata.options
+    masks = read_state(default_model_dir().parent / "bigram" / "default_masks.safetensors")
+    tokens = default_windows(model, "train", 256, 64)
+    options = stored.metadata.options
+    settings = MaskSettings(**{k: options[k] for k in MaskSettings().to_dict()})
+    trainer = MaskTrainer(model, BigramTable.from_tokens(tokens, 259), tokens, settings)
+    with torch.no_grad():
+        for name, mask in masks.items():
+            trainer.scores[name].copy_(mask.float() * 2 - 1)  # kept: s > 0
+    again = measure(trainer, default_windows(model, "val", 32, 64))
+    assert again.metadata.data_fingerprint == stored.metadata.data_fingerprint
+    assert torch.equal(again.kept_per_matrix, stored.kept_per_matrix)
+    assert again.pearson_r == pytest.approx(stored.pearson_r, abs=1e-9)
+    for name, loss in stored.ablation.items():
+        assert again.ablation[name] == pytest.approx(loss, rel=1e-5), name
+    report = Report("t")
+    get_analysis("bigram_subnetwork").report_section(report, stored)
+    assert "Stored result" in report.to_html()
