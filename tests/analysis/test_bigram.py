@@ -119,3 +119,31 @@ def test_matrix_layout_and_refusals():
         maskable_weights(nn.Linear(3, 3))
     with pytest.raises(ValueError, match="MaskSettings.lam"):
         MaskSettings(lam=-1.0)
+
+
+def test_transformer_lens_bridge_converted_model():
+    """A TransformerLens 4 bridge, adapted: all-ones masks reproduce the bridge's logits, and
+    the search runs on it."""
+    pytest.importorskip("transformer_lens")
+    import transformer_lens.model_bridge.sources.native  # noqa: F401  (registers boot_native)
+    from transformer_lens.config import TransformerBridgeConfig
+    from transformer_lens.model_bridge import TransformerBridge
+
+    from workbench.adapters import from_transformer_lens
+    from workbench.analysis.bigram_masks import masked_forward
+
+    config = TransformerBridgeConfig(d_model=32, n_layers=2, n_heads=2, d_head=16, d_mlp=64,
+                                     d_vocab=V, n_ctx=32, act_fn="relu",
+                                     normalization_type="LN", seed=0)  # fmt: skip
+    bridge = TransformerBridge.boot_native(config)
+    model = from_transformer_lens(bridge)
+    tokens = MarkovChain.random(V, branching=4, seed=0).sample(16, 17, seed=1)
+    weights = maskable_weights(model)
+    assert len(weights) == 12  # Q, K, V, O, in, out in each of 2 layers
+    ones = {n: torch.ones_like(w, dtype=torch.bool) for n, w in weights.items()}
+    with torch.no_grad():
+        torch.testing.assert_close(masked_forward(model, weights, ones, tokens), bridge(tokens),
+                                   atol=1e-5, rtol=0)  # fmt: skip
+    settings = MaskSettings(lam=1.0, lr=0.05, batch_size=4, max_steps=5)
+    result = compute(model, tokens, tokens[:4], settings=settings, progress=False)
+    assert result.steps == 5 and len(result.matrix_names) == 12
