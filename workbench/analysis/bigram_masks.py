@@ -78,10 +78,12 @@ def check_causal(model: Any) -> None:
         causal = cfg.attention_dir == "causal"
     name = getattr(cfg, "name", None) or getattr(cfg, "model_name", type(model).__name__)
     if causal is not True:
-        raise ValueError(
-            f"bigram subnetworks need a causal language model; {name!r} "
-            f"{'is bidirectional (an encoder such as BERT or MiniLM)' if causal is False else 'does not say it is causal (cfg.causal)'}"  # noqa: E501
+        why = (
+            "is bidirectional (an encoder such as BERT or MiniLM)"
+            if causal is False
+            else "does not say it is causal (no cfg.causal)"
         )
+        raise ValueError(f"bigram subnetworks need a causal language model; {name!r} {why}")
     if getattr(model, "unembed", None) is None:
         raise ValueError(f"{name!r} has no unembedding: it predicts no next token")
 
