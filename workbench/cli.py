@@ -1,5 +1,5 @@
 """The `workbench` command: `info`, `demo`, `report`, `train`, `entropy-collapse`,
-`sparsity-sweep`, `programs ...`."""
+`sparsity-sweep`, `bigram`, `programs ...`."""
 
 from __future__ import annotations
 
@@ -163,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     from workbench.analysis.sparsity_cli import add_subcommands as add_sparsity
 
     add_sparsity(sub)
+    from workbench.analysis.bigram_cli import add_subcommands as add_bigram
+
+    add_bigram(sub)
     try:
         from workbench.programs.cli import add_subcommands
     except ImportError:  # the Transformer Programs package is optional at import time

@@ -12,7 +12,7 @@ Example:
 # Built-in analyses register themselves on import; the import order is the report's order.
 # isort: off
 from workbench.analysis import overview, entropy, sparsity
-from workbench.analysis import logit_lens, logit_attribution, diagrams
+from workbench.analysis import logit_lens, logit_attribution, bigram, diagrams
 
 # isort: on
 from workbench.analysis.display import display_static
@@ -30,6 +30,7 @@ from workbench.analysis.runner import corpus_tokens, prepare_tokens, run_batches
 
 __all__ = [
     "RegisteredAnalysis",
+    "bigram",
     "Result",
     "ResultMetadata",
     "StatsOverviewResult",

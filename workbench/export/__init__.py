@@ -5,6 +5,7 @@
 
 # Figure modules register themselves with `figure` on import.
 from workbench.export import (  # noqa: F401  (register their figures)
+    bigram,
     diagrams,
     entropy,
     logit,

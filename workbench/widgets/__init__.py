@@ -9,6 +9,7 @@ Example:
 
 # View modules register themselves with `view` on import.
 from workbench.widgets import (  # noqa: F401  (register their views)
+    bigram,
     diagram,
     entropy,
     logit,
