@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from workbench.cli_args import (
     OneLineErrorParser,
     existing_file,
+    nonnegative_float,
     nonnegative_int,
     output_dir,
     positive_float,
@@ -87,7 +88,8 @@ def cmd_report(args: argparse.Namespace) -> None:
     from workbench.export.analysis_report import write_analysis_report
     from workbench.models import load_named
 
-    path = write_analysis_report(args.out, model=load_named(args.model))
+    model = load_named(args.model)
+    path = write_analysis_report(args.out, model=model, mlp_threshold=args.mlp_threshold)
     print(f"wrote {path}")
 
 
@@ -135,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=output_dir, default="out", help="folder for report.html, results, figures"
     )
     report.add_argument("--model", default="default", help="default | minilm | a checkpoint")
+    report.add_argument(
+        "--mlp-threshold", type=nonnegative_float, default=None,
+        help="|activation| above which a neuron fires, for MLPs without exact zeros (GELU, "
+        "GLU); without it their MLP statistics are not computed",
+    )  # fmt: skip
     report.set_defaults(func=cmd_report)
 
     train = sub.add_parser("train", help="train a causal LM on the embedded corpus")

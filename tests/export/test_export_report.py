@@ -118,6 +118,19 @@ def test_report_command_writes_the_registered_sections(analysis_report):
     assert html.count("Plotly.newPlot") == len(registered_analyses())  # one figure each
     assert "<th>MLP nonzero fraction</th>" in html
     assert "Training loss" not in html  # the demo's tour is not part of the report
+    assert "Not computed" not in html  # every analysis applies to the default model
+
+
+def test_report_on_an_encoder_says_what_it_could_not_compute(tmp_path):
+    """MiniLM (bidirectional, GELU, post-LN, no unembedding): the report is written; the
+    analyses that refuse it say why, and --mlp-threshold enables the MLP statistics."""
+    assert main(["report", "--model", "minilm", "--mlp-threshold", "0.1", "--out",
+                 str(tmp_path)]) == 0  # fmt: skip
+    html = (tmp_path / "report.html").read_text()
+    assert "Not computed for this model: bigram subnetworks need a causal language model" in html
+    assert "has_unembed=False" in html  # logit lens
+    assert (tmp_path / "results" / "activation_sparsity.json").exists()
+    assert not (tmp_path / "results" / "bigram_subnetwork.json").exists()
 
 
 def test_report_command_leaves_results_and_figures(analysis_report):

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +24,34 @@ from workbench.export.registry import figure
 from workbench.export.report import Report
 
 
-def add_analysis_sections(report: Report, model: Any, out: str | Path | None = None) -> dict:
+def add_analysis_sections(
+    report: Report, model: Any, out: str | Path | None = None, **options: Any
+) -> dict:
     """Run every registered analysis on `model` and add its section to `report`; with `out`,
-    also write `out/results/<name>.json` and the paper figures. Returns `{name: result}`."""
+    also write `out/results/<name>.json` and the paper figures. Returns `{name: result}`.
+
+    `options` (e.g. `mlp_threshold=0.01`) go to each analysis whose `compute` takes them. An
+    analysis that refuses the model (a ValueError: e.g. bigram subnetworks of a non-causal
+    model, MLP statistics of a GELU model without `mlp_threshold`) gets a section saying
+    so, with its reason, instead of ending the report (and a line on stderr)."""
     results: dict[str, Result] = {}
     for analysis in tqdm(registered_analyses(), desc="analyses", unit="analysis"):
-        result = analysis.compute(model)
+        try:
+            result = analysis.compute(model, **_accepted(analysis.compute, options))
+        except ValueError as err:
+            tqdm.write(f"{analysis.name}: not computed: {err}")
+            report.add_markdown(f"## {analysis.name}\n\nNot computed for this model: {err}")
+            continue
         analysis.report_section(report, result)
         results[analysis.name] = result
     if out is not None:
         _write_files(report, results, Path(out))
     return results
+
+
+def _accepted(compute, options: dict[str, Any]) -> dict[str, Any]:
+    parameters = inspect.signature(compute).parameters
+    return {k: v for k, v in options.items() if v is not None and k in parameters}
 
 
 def _write_files(report: Report, results: dict[str, Result], out: Path) -> None:
@@ -53,12 +71,13 @@ def _write_files(report: Report, results: dict[str, Result], out: Path) -> None:
     report.add_markdown("## Files\n" + "\n".join(lines))
 
 
-def write_analysis_report(out: str | Path = "out", model: Any = None) -> Path:
-    """`out/report.html` for `model` (default: the embedded default model)."""
+def write_analysis_report(out: str | Path = "out", model: Any = None, **options: Any) -> Path:
+    """`out/report.html` for `model` (default: the embedded default model); `options` as in
+    `add_analysis_sections` (e.g. `mlp_threshold=0.01` for GELU models)."""
     if model is None:
         from workbench.models import load_default
 
         model = load_default()[0]
     report = Report(f"workbench report: {model.cfg.name}")
-    add_analysis_sections(report, model, out)
+    add_analysis_sections(report, model, out, **options)
     return report.save(Path(out) / "report.html")
