@@ -72,17 +72,28 @@ class Workbench {
     return panel;
   }
 
-  /** After a page reload: rebuild a panel from its saved state by asking the kernel again. */
-  async restore(state: IPanelState): Promise<WorkbenchPanel> {
+  /**
+   * After a page reload: rebuild a panel from its saved state. The layout restorer waits for
+   * this command, and the notebook is restored after it, so the kernel is asked in the
+   * background.
+   */
+  restore(state: IPanelState): WorkbenchPanel {
     const panel = this.panelFor(state, null);
-    const notebook = await this._waitForNotebook(state.path);
-    const connection = notebook && (await notebook.sessionContext.ready, this._connection(notebook));
+    void this._refill(panel);
+    return panel;
+  }
+
+  private async _refill(panel: WorkbenchPanel): Promise<void> {
+    const notebook = await this._waitForNotebook(panel.state.path);
+    if (notebook) {
+      await notebook.sessionContext.ready;
+    }
+    const connection = notebook && this._connection(notebook);
     if (!connection || !(await connection.ready())) {
       panel.showMessage(GONE_TEXT);
     } else {
-      connection.send({ type: 'reopen', key: state.key });
+      connection.send({ type: 'reopen', key: panel.state.key });
     }
-    return panel;
   }
 
   /** A panel request found in an output (the kernel had not heard from us yet). */
