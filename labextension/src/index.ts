@@ -97,7 +97,7 @@ class Workbench {
   }
 
   /** A panel request found in an output (the kernel had not heard from us yet). */
-  onPanelRequest(request: IPanelRequest, node: HTMLElement): void {
+  onPanelRequest(request: IPanelRequest, node: HTMLElement, fresh: boolean): void {
     const notebook =
       this._notebooks.find(p => p.node.contains(node)) ?? this._notebooks.currentWidget;
     if (!notebook) {
@@ -111,9 +111,18 @@ class Workbench {
     node.replaceChildren(button);
     // Open it now only for an output that a running cell just made, not for saved outputs
     // rendered when a notebook is opened (their widget models may be gone).
-    if (notebook.sessionContext.session?.kernel?.status === 'busy') {
+    if (fresh) {
       show();
     }
+  }
+
+  /** Whether a notebook kernel is busy (an output rendered now comes from a running cell). */
+  anyKernelBusy(): boolean {
+    let busy = false;
+    this._notebooks.forEach(panel => {
+      busy = busy || panel.sessionContext.session?.kernel?.status === 'busy';
+    });
+    return busy;
   }
 
   exportCurrent(): void {
@@ -277,7 +286,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const workbench = new Workbench(app, notebooks);
     // Rank below the widget renderer's (0), so these win over the inline view in a bundle.
     rendermime.addFactory(
-      panelRendererFactory((request, node) => workbench.onPanelRequest(request, node)),
+      panelRendererFactory(
+        (request, node, fresh) => workbench.onPanelRequest(request, node, fresh),
+        () => workbench.anyKernelBusy()
+      ),
       -10
     );
     rendermime.addFactory(hiddenRendererFactory, -10);

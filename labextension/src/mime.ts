@@ -22,7 +22,14 @@ export interface IPanelRequest {
 }
 
 /** Opens the panel (or offers a button in `node`) for a request found in an output. */
-export type PanelRequestHandler = (request: IPanelRequest, node: HTMLElement) => void;
+export type PanelRequestHandler = (
+  request: IPanelRequest,
+  node: HTMLElement,
+  fresh: boolean
+) => void;
+
+/** Whether some notebook kernel is executing right now. */
+export type RunningProbe = () => boolean;
 
 function parseRequest(data: unknown): IPanelRequest | null {
   const value = data as Partial<IPanelRequest> | undefined;
@@ -39,7 +46,10 @@ function parseRequest(data: unknown): IPanelRequest | null {
 }
 
 class PanelRequestRenderer extends Widget implements IRenderMime.IRenderer {
-  constructor(private readonly _handler: PanelRequestHandler) {
+  constructor(
+    private readonly _handler: PanelRequestHandler,
+    private readonly _isRunning: RunningProbe
+  ) {
     super();
     this.addClass('wb-lab-panel-link');
   }
@@ -51,8 +61,11 @@ class PanelRequestRenderer extends Widget implements IRenderMime.IRenderer {
       return;
     }
     this.node.replaceChildren();
-    // The node is attached to the notebook only after this returns; the handler finds it.
-    window.setTimeout(() => this._handler(request, this.node), 0);
+    // Rendered while a cell runs (synchronously with the kernel's message), not from a saved
+    // notebook: only then is the panel opened at once. The node is attached to its notebook
+    // only after this returns, so the handler runs a moment later.
+    const fresh = this._isRunning();
+    window.setTimeout(() => this._handler(request, this.node, fresh), 0);
   }
 }
 
@@ -63,12 +76,13 @@ class HiddenRenderer extends Widget implements IRenderMime.IRenderer {
 }
 
 export function panelRendererFactory(
-  handler: PanelRequestHandler
+  handler: PanelRequestHandler,
+  isRunning: RunningProbe
 ): IRenderMime.IRendererFactory {
   return {
     safe: true,
     mimeTypes: [PANEL_MIME],
-    createRenderer: () => new PanelRequestRenderer(handler)
+    createRenderer: () => new PanelRequestRenderer(handler, isRunning)
   };
 }
 
