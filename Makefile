@@ -36,7 +36,9 @@ labextension:
 		exit 0; \
 	fi; \
 	set -e; cd labextension; \
-	npm ci --no-audit --no-fund --loglevel=error; \
+	if [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+		npm ci --no-audit --no-fund --loglevel=error; \
+	fi; \
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm run build; \
 	cd ..; $(VENV)/bin/jupyter-builder develop --overwrite .
 
