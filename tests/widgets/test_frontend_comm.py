@@ -134,5 +134,7 @@ def test_handshake_listing_open_and_panels(kernel):
     assert [m for m in outputs if m["msg_type"] == "display_data"] == []
     [message] = [m["content"]["data"] for m in outputs if m["msg_type"] == "comm_msg"]
     assert (message["type"], message["key"], message["area"]) == ("show", "Heat", "main")
+    [refused] = send({"type": "export", "key": "Heat", "path": "heat.pdf"})
+    assert refused["type"] == "error" and "Heatmap, which has no figure" in refused["message"]
     [listed] = send({"type": "list"})
     assert [item["name"] for item in listed["items"]] == ["hostile"]
