@@ -109,11 +109,33 @@ class Workbench {
     const show = () => this._show(notebook, { type: 'show', ...request });
     button.addEventListener('click', show);
     node.replaceChildren(button);
-    // Open it now only for an output that a running cell just made, not for saved outputs
-    // rendered when a notebook is opened (their widget models may be gone).
-    if (fresh) {
+    if (this._isNewRequest(request, notebook, fresh)) {
       show();
     }
+  }
+
+  /**
+   * Open a request at once only if it is new: made by this notebook's kernel (which holds the
+   * widget model; a saved notebook reopened later shows the link only) and not opened before
+   * in this browser tab (outputs render again after a reload: the restorer has the panels).
+   * Without a kernel id, `fresh` (rendered while a kernel was busy) decides.
+   */
+  private _isNewRequest(
+    request: IPanelRequest,
+    notebook: NotebookPanel,
+    fresh: boolean
+  ): boolean {
+    const kernelId = notebook.sessionContext.session?.kernel?.id;
+    const ours = request.kernel_id ? request.kernel_id === kernelId : fresh;
+    const seenKey = 'workbench-panel-requests';
+    const seen: string[] = JSON.parse(window.sessionStorage.getItem(seenKey) ?? '[]');
+    const id = request.request_id ?? `${kernelId}:${request.model_id}`;
+    if (!ours || seen.includes(id)) {
+      return false;
+    }
+    seen.push(id);
+    window.sessionStorage.setItem(seenKey, JSON.stringify(seen.slice(-200)));
+    return true;
   }
 
   /** Whether a notebook kernel is busy (an output rendered now comes from a running cell). */

@@ -19,6 +19,9 @@ export interface IPanelRequest {
   title: string;
   area: Area;
   model_id: string;
+  /** The requesting kernel's id ("" when unknown) and a unique id of the request. */
+  kernel_id?: string;
+  request_id?: string;
 }
 
 /** Opens the panel (or offers a button in `node`) for a request found in an output. */

@@ -10,9 +10,10 @@ from __future__ import annotations
 import queue
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from jupyter_client.manager import start_new_kernel
+from jupyter_client.manager import KernelManager
 
 SETUP = """
 import torch
@@ -32,9 +33,16 @@ print(parameters_to_vector(hostile.parameters()).numel())
 
 
 @pytest.fixture(scope="module")
-def kernel() -> Iterator[tuple]:
-    manager, client = start_new_kernel(kernel_name="python3", startup_timeout=120)
+def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    # Named as jupyter_server names its kernels' connection files: kernel-<id>.json.
+    kernel_id = str(uuid.uuid4())
+    connection = tmp_path_factory.mktemp("kernel") / f"kernel-{kernel_id}.json"
+    manager = KernelManager(kernel_name="python3", connection_file=str(connection))
+    manager.start_kernel()
+    client = manager.client()
+    client.start_channels()
     try:
+        client.wait_for_ready(timeout=120)
         yield manager, client
     finally:
         client.stop_channels()
@@ -90,6 +98,10 @@ def test_handshake_listing_open_and_panels(kernel):
     assert "Workbench JupyterLab extension" in shown[0]["text/plain"]
     request = shown[0]["application/vnd.workbench.panel+json"]
     assert (request["key"], request["area"]) == ("Heat", "right")
+    # The kernel names itself as its connection file does (jupyter_server: kernel-<id>.json).
+    manager = kernel[0]
+    assert request["kernel_id"] == Path(manager.connection_file).stem.removeprefix("kernel-")
+    assert len(request["request_id"]) == 32
     inline = shown[1]["application/vnd.jupyter.widget-view+json"]
     assert inline["model_id"] == request["model_id"]
     assert "application/vnd.workbench.fallback+json" in shown[1]

@@ -14,7 +14,9 @@ Example:
 
 from __future__ import annotations
 
+import uuid
 import warnings
+from pathlib import Path
 from typing import Any
 
 from workbench import frontend
@@ -42,11 +44,32 @@ def _check_widget(obj: Any, widget: Any) -> None:
         )
 
 
+def _kernel_id() -> str:
+    """This kernel's id as jupyter_server names it (`kernel-<id>.json`), or "" if unknown.
+
+    The extension opens a requested panel at once only in the notebook whose kernel made the
+    request: the widget model lives there (a saved notebook reopened later shows a link)."""
+    try:
+        from ipykernel.connect import get_connection_file
+
+        name = Path(get_connection_file()).stem
+    except Exception:  # not an ipykernel app, or no connection file: the extension guesses
+        return ""
+    return name.removeprefix("kernel-") if name.startswith("kernel-") else ""
+
+
 def _display_fallback(widget: Any, title: str, area: str) -> None:
     """No handshake yet: a panel request (+ text note) and the widget inline (see module doc)."""
     from IPython.display import display
 
-    request = {"key": title, "title": title, "area": area, "model_id": widget.model_id}
+    request = {
+        "key": title,
+        "title": title,
+        "area": area,
+        "model_id": widget.model_id,
+        "kernel_id": _kernel_id(),
+        "request_id": uuid.uuid4().hex,  # the extension opens each request once
+    }
     note = (
         f"workbench: panel {title!r} needs the Workbench JupyterLab extension, which did not "
         "answer here; the view is shown inline below."
