@@ -36,7 +36,7 @@ labextension:
 		exit 0; \
 	fi; \
 	set -e; cd labextension; \
-	if [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+	if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
 		npm ci --no-audit --no-fund --loglevel=error; \
 	fi; \
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm run build; \
