@@ -39,7 +39,7 @@ labextension:
 	if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
 		npm ci --no-audit --no-fund --loglevel=error; \
 	fi; \
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm run build; \
+	PATH="$(abspath $(VENV))/bin:$$PATH" npm run build; \
 	cd ..; $(VENV)/bin/jupyter-builder develop --overwrite .
 
 demo: $(STAMP)
