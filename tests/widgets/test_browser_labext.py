@@ -46,6 +46,14 @@ def wait_for_saved_panel(server, timeout: float = 20) -> None:
     pytest.fail("the Workbench panel was not saved in the workspace")
 
 
+def restart_kernel(server) -> None:
+    """Restart the notebook's kernel through the REST API (its widget models are lost)."""
+    with urllib.request.urlopen(f"{server.base}/api/sessions?token={server.token}") as response:
+        [kernel_id] = [s["kernel"]["id"] for s in json.load(response) if s["path"] == NOTEBOOK]
+    url = f"{server.base}/api/kernels/{kernel_id}/restart?token={server.token}"
+    urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=60).close()
+
+
 def test_sidebar_lists_objects_opens_a_panel_and_survives_reload(browser, lab, tmp_path):  # noqa: F811
     page, watch = open_and_run(browser, lab, NOTEBOOK)
     page.click(".jp-SideBar .lm-TabBar-tab[data-id='workbench-sidebar']")
@@ -86,6 +94,16 @@ def test_sidebar_lists_objects_opens_a_panel_and_survives_reload(browser, lab, t
     page.wait_for_selector(panel_cells, timeout=90_000)
     page.wait_for_selector("#jp-right-stack .wb-lab-panel .wb-codeview", timeout=30_000)
     assert page.locator("#workbench-sidebar .wb-lab-item").count() == 3
+
+    # A restarted kernel holds no views: after a reload the panel says so, in text.
+    restart_kernel(lab)
+    page.reload()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.lm-DockPanel .wb-lab-panel .wb-lab-message')]"
+        ".some(m => m.textContent.startsWith('The kernel that held this panel is gone'))",
+        timeout=90_000,
+    )
+    assert page.locator(".wb-lab-panel .wb-heatmap").count() == 0
     assert watch.dialogs == []
     assert watch.errors == [], watch.errors
     page.close()
