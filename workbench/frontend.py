@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Any
 
 from workbench.core.registry import suggest
@@ -28,10 +29,11 @@ AREAS = ("right", "main", "left")
 
 
 def _shell() -> Any:
-    try:
-        from IPython import get_ipython
-    except ImportError:
+    """The running IPython kernel's shell, or None (a script never imports IPython for this)."""
+    if "IPython" not in sys.modules:  # every kernel has imported it before running a cell
         return None
+    from IPython import get_ipython
+
     shell = get_ipython()
     return shell if getattr(shell, "kernel", None) is not None else None
 
