@@ -50,9 +50,24 @@ def panel(result_or_widget, title: str = "workbench", **kwargs):
     return open_panel(result_or_widget, title=title, **kwargs)
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the built JupyterLab extension lives (read by `jupyter labextension develop`)."""
+    return [{"src": "labextension", "dest": "@workbench/labextension"}]
+
+
 def display_static(enabled: bool | None = True) -> None:
     """Show results as static pictures (nbconvert, static viewers) instead of widgets; same as
     `WORKBENCH_STATIC=1` (see `workbench.analysis.display`). `None` follows the variable."""
     from workbench.analysis.display import display_static as set_static
 
     set_static(enabled)
+
+
+def _register_frontend() -> None:
+    """In a Jupyter kernel, let the Workbench JupyterLab extension connect (see `frontend`)."""
+    from workbench import frontend
+
+    frontend.register()
+
+
+_register_frontend()

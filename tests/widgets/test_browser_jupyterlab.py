@@ -86,7 +86,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     """JupyterLab on a temporary copy of the notebooks."""
     root = tmp_path_factory.mktemp("lab")
     log_path = tmp_path_factory.mktemp("lab_log") / "lab.log"
-    for notebook in (SMOKE, QUICKSTART):
+    for notebook in (*sorted(SMOKE.parent.glob("*.ipynb")), QUICKSTART):
         if notebook.exists():
             shutil.copy(notebook, root / notebook.name)
     settings = write_lab_settings(root / ".lab-settings")
@@ -99,11 +99,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         JUPYTER_RUNTIME_DIR=str(runtime),
     )
     log = log_path.open("w")
-    jupyter = Path(sys.executable).with_name("jupyter")
     proc = subprocess.Popen(
         [
-            str(jupyter),
-            "lab",
+            sys.executable,
+            "-m",
+            "jupyterlab",
             "--allow-root",
             "--ip",
             "127.0.0.1",
@@ -274,10 +274,11 @@ def test_smoke_notebook_renders_links_and_escapes(browser, lab, tmp_path):
     for selector in (".wb-attention", ".wb-tokens", ".wb-lines polyline", ".wb-codeview"):
         assert page.locator(selector).count() >= 1, f"{selector} did not render"
     assert page.locator(".wb-codeview .wb-tok-keyword").first.text_content() == "def"
-    # panel(bars, title="Layers") opened a side panel holding the bar chart.
+    # panel(bars, title="Layers") opened a Workbench panel (right area) holding the bar chart.
     assert page.locator(".jp-NotebookPanel").count() == 1  # only this notebook is open
-    assert page.locator(".lm-TabBar-tabLabel:text-is('Layers')").count() == 1
-    assert page.locator(".jp-LinkedOutputView .wb-bars, .lm-DockPanel .wb-bars").count() >= 1
+    link = ".wb-lab-panel-button:text-is('Shown in the Workbench panel “Layers”')"
+    assert page.locator(link).count() == 1
+    page.wait_for_selector("#jp-right-stack .wb-lab-panel .wb-bars", timeout=20_000)
 
     # Click layer 1, head 2: the kernel links it to the pattern view and the bar chart.
     page.locator(".wb-heatmap .wb-cell[data-row='1'][data-col='2']").first.click()

@@ -1,4 +1,4 @@
-"""CodeView highlighting and side panels."""
+"""CodeView highlighting and `panel` argument checks (the kernel side: test_frontend_comm.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from workbench.widgets import CodeView, Heatmap, code_to_html, highlight_python, panel
-from workbench.widgets.side_panel import _PANELS, close_panel
 
 SOURCES = [
     "def f(x):\n    return x + 1  # add one\n",
@@ -47,29 +46,11 @@ def test_code_view_syncs_segments():
     assert view.segments[0] == ["name", "x"]
 
 
-def test_panel_outside_kernel_warns_and_bad_anchor_suggests():
+def test_panel_outside_kernel_warns_and_bad_area_suggests():
     heat = Heatmap(torch.rand(2, 2))
     with pytest.warns(RuntimeWarning, match="needs a running Jupyter kernel"):
         assert panel(heat, title="x") is None
-    with pytest.raises(ValueError, match="Did you mean: split-right"):
-        panel(heat, anchor="split-rihgt")
-
-
-def test_panel_reuses_the_sidecar_of_the_same_title(monkeypatch):
-    monkeypatch.setattr("workbench.widgets.side_panel._in_kernel", lambda: True)
-    shown = []
-    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
-    first, second = Heatmap(torch.rand(2, 2)), Heatmap(torch.rand(3, 3))
-    try:
-        panel(first, title="Heads", anchor="split-left")
-        sidecar = _PANELS["Heads"]
-        panel(second, title="Heads")
-        assert _PANELS["Heads"] is sidecar
-        assert (sidecar.title, sidecar.anchor) == ("Heads", "split-left")
-        panel(first, title="Other")
-        assert _PANELS["Other"] is not sidecar
-        assert shown == [first, second, first]
-    finally:
-        close_panel("Heads")
-        close_panel("Other")
-    assert "Heads" not in _PANELS
+    with pytest.raises(ValueError, match="Did you mean: right"):
+        panel(heat, area="rihgt")
+    with pytest.raises(TypeError, match="got int"):
+        panel(3, title="x")

@@ -4,8 +4,10 @@ sensible axis and a visible note, never a hang. Skipped when node is missing."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import os
 import pathlib
 import shutil
 import subprocess
@@ -92,7 +94,16 @@ def test_non_finite_values_are_counted_in_a_note(scale_results) -> None:
     assert scale_results["with NaN and inf"]["note"] == "not plotted: 1 NaN, 1 +inf, 1 -inf"
     assert scale_results["all NaN"]["note"] == "not plotted: 3 NaN"
     assert scale_results["ordinary"]["note"] == ""
-    assert scale_results["ordinary"]["axis"] == [0, 1, 2, 3]  # step 1 >= span / 5
+
+
+def test_ordinary_axis_has_a_round_even_step_and_tight_ends(scale_results) -> None:
+    axis = scale_results["ordinary"]["axis"]  # data 0.13 .. 2.7, about 5 ticks asked
+    steps = {round(b - a, 12) for a, b in itertools.pairwise(axis)}
+    assert len(steps) == 1, axis  # evenly spaced
+    step = steps.pop()
+    mantissa = step / 10 ** math.floor(math.log10(step))
+    assert round(mantissa, 9) in (1, 2, 5) and 3 <= len(axis) <= 11, axis
+    assert axis[0] <= 0.13 < axis[0] + step and axis[-1] - step < 2.7 <= axis[-1]
 
 
 # -- whole views in a fake DOM ------------------------------------------------------------
@@ -153,3 +164,54 @@ def test_heatmap_and_token_strip_mark_non_finite_values(widget, tmp_path) -> Non
     out = render(widget(), tmp_path)
     assert len(out["notes"]) == 1 and out["notes"][0].startswith("not plotted: 1 NaN")
     assert "grey" in out["notes"][0]
+
+
+# -- colour maps (d3-scale-chromatic) and the bundle itself -------------------------------
+
+# Published end and middle colours: viridis (#440154, #fde725), ColorBrewer Blues (#f7fbff,
+# #08306b) and RdBu (#053061, #f7f7f7, #67001f), as rgb().
+PUBLISHED_COLOURS = [
+    ("viridis", 0, "rgb(68, 1, 84)"),
+    ("viridis", 1, "rgb(253, 231, 37)"),
+    ("blues", 0, "rgb(247, 251, 255)"),
+    ("blues", 1, "rgb(8, 48, 107)"),
+    ("bluered", 0, "rgb(5, 48, 97)"),
+    ("bluered", 0.5, "rgb(247, 247, 247)"),
+    ("bluered", 1, "rgb(103, 0, 31)"),
+    ("viridis", -3, "rgb(68, 1, 84)"),  # clamped
+    ("viridis", "NaN", "rgb(68, 1, 84)"),
+]
+
+
+def test_colour_maps_give_the_published_colours() -> None:
+    calls = json.dumps([[name, t] for name, t, _ in PUBLISHED_COLOURS])
+    script = (
+        f"import {{ wbColorMap }} from {json.dumps(SCALE_JS.as_uri())};"
+        f"const calls = {calls};"
+        "console.log(JSON.stringify(calls.map(([n, t]) => wbColorMap(n, t === 'NaN' ? NaN : t))));"
+    )
+    assert run_node("--input-type=module", "-e", script) == [c for _, _, c in PUBLISHED_COLOURS]
+
+
+LABEXTENSION = pathlib.Path(__file__).parents[2] / "labextension"
+
+
+@pytest.mark.skipif(
+    not (LABEXTENSION / "node_modules/.bin/esbuild").exists(),
+    reason="labextension/node_modules not installed (`make labextension`)",
+)
+def test_committed_scale_bundle_matches_its_source(tmp_path) -> None:
+    """_scale.js is committed (inline views need no node); it must be the build of its source."""
+    script = json.loads((LABEXTENSION / "package.json").read_text())["scripts"]["build:views"]
+    command = script.replace("../workbench/widgets/_scale.js", str(tmp_path / "_scale.js"))
+    subprocess.run(
+        command,
+        shell=True,
+        cwd=LABEXTENSION,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PATH": f"{LABEXTENSION / 'node_modules/.bin'}:{os.environ['PATH']}"},
+    )
+    assert (tmp_path / "_scale.js").read_text() == SCALE_JS.read_text(), (
+        "workbench/widgets/_scale.js is stale: run `cd labextension && npm run build:views`"
+    )

@@ -7,8 +7,10 @@ names such as `layer`, `head` or `pos`; `selection_axes` says which keys a view 
 The browser code lives in `.js` files next to this module. Each widget's ES module is the
 shared helpers (`_common.js`) followed by the view's own file: anywidget loads a module from
 a string with no base URL, so the helpers cannot be imported relatively, and concatenating
-keeps the files small. `_scale.js` (axis domains and ticks) comes first: it is a standalone ES
-module that the node test imports. Nothing is fetched from a CDN, so the widgets work offline.
+keeps the files small. `_scale.js` (axis domains, ticks, colour maps) comes first: a standalone
+ES module bundled from d3 by esbuild (source `labextension/views/scale.js`, rebuilt by
+`npm run build:views`; committed, so inline views need no node) that the node test imports.
+Nothing is fetched from a CDN, so the widgets work offline.
 """
 
 from __future__ import annotations

@@ -1,17 +1,12 @@
 // workbench widget helpers, prepended to every view module (see _base.py); the axis
-// helpers wbRange, wbDomain, wbTicks, wbNonFinite and wbFmt come from _scale.js.
+// helpers wbRange, wbDomain, wbTicks, wbNonFinite, wbFmt and the colour maps (wbColorMap)
+// come from _scale.js, an esbuild bundle of d3 (source: labextension/views/scale.js).
 // Text from Python (tokens, labels, titles) is only ever placed with textContent or
 // setAttribute, never parsed as HTML, so a token like <img onerror=...> stays text.
 
 const WB_SVG_NS = "http://www.w3.org/2000/svg";
 // Okabe & Ito (2008) colour-blind-safe palette.
 const WB_PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
-const WB_VIRIDIS = [
-  [68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38, 130, 142],
-  [31, 158, 137], [53, 183, 121], [109, 205, 89], [180, 222, 44], [253, 231, 37],
-];
-const WB_RDBU = [[5, 48, 97], [67, 147, 195], [247, 247, 247], [214, 96, 77], [103, 0, 31]];
-const WB_BLUES = [[255, 255, 255], [198, 219, 239], [107, 174, 214], [33, 113, 181], [8, 48, 107]];
 
 /** Float32 values of a bytes trait (float32 little-endian), whatever buffer type arrives. */
 function wbFloats(model, name) {
@@ -40,24 +35,16 @@ function wbSvg(tag, attrs, text) {
   return node;
 }
 
-function wbInterp(stops, t) {
-  const x = Math.min(1, Math.max(0, t)) * (stops.length - 1);
-  const i = Math.min(stops.length - 2, Math.floor(x));
-  const f = x - i;
-  const c = stops[i].map((a, k) => Math.round(a + f * (stops[i + 1][k] - a)));
-  return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
-}
-
 /** Colour of a value: "attention" white-to-blue, "diverging" around 0, else viridis. */
 function wbColor(value, lo, hi, scale) {
   if (!Number.isFinite(value)) return "rgb(204, 204, 204)";
   const mode = scale === "auto" || !scale ? (lo < 0 && hi > 0 ? "diverging" : "sequential") : scale;
   if (mode === "diverging") {
     const bound = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
-    return wbInterp(WB_RDBU, 0.5 + value / (2 * bound));
+    return wbColorMap("bluered", 0.5 + value / (2 * bound));
   }
-  if (mode === "attention") return wbInterp(WB_BLUES, hi > 0 ? value / hi : 0);
-  return wbInterp(WB_VIRIDIS, (value - lo) / (hi - lo || 1));
+  if (mode === "attention") return wbColorMap("blues", hi > 0 ? value / hi : 0);
+  return wbColorMap("viridis", (value - lo) / (hi - lo || 1));
 }
 
 /** Black or white text, whichever reads better on an rgb(...) background. */
