@@ -46,6 +46,22 @@ def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) 
     return statistics.median(times)
 
 
+def paired_ratio(
+    fn: Callable[[], object], peer: Callable[[], object], repeats: int = 7
+) -> tuple[float, float, float]:
+    """(median seconds of fn, of peer, median of the per-pair ratios fn/peer). The two run
+    alternately, so a machine whose load drifts during the run slows both alike."""
+    fn(), peer()
+    mine, theirs = [], []
+    for _ in range(repeats):
+        for times, f in ((theirs, peer), (mine, fn)):
+            start = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - start)
+    ratios = [a / b for a, b in zip(mine, theirs, strict=True)]
+    return statistics.median(mine), statistics.median(theirs), statistics.median(ratios)
+
+
 def machine() -> str:
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
     cpu = platform.processor() or platform.machine()
