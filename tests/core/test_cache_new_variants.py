@@ -193,3 +193,9 @@ def test_mixed_inner_sizes_of_qk_are_refused():
     model, _ = run(attention=["collapsed", "softmax"])
     with pytest.raises(ViewError, match=r"model\.QK: layers factor it with different inner"):
         model.QK  # noqa: B018
+
+
+def test_w_pos_under_a_position_schedule_names_the_schedule():
+    model, _ = run(position=["rotary", "none"])
+    with pytest.raises(ViewError, match=r"position \['rotary', 'none'\] has no learned"):
+        model.W_pos  # noqa: B018

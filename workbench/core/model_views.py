@@ -132,8 +132,10 @@ class ModelViewsMixin:
     def W_pos(self) -> Float[Tensor, "n_ctx d_model"]:
         w_pos = getattr(self.pos_embed, "W_pos", None)
         if not isinstance(w_pos, Tensor):
+            position = self.cfg.position  # a per-layer schedule holds relative schemes only
+            names = position.names() if hasattr(position, "specs") else position.name
             raise ViewError(
-                f"model.W_pos: position {self.cfg.position.name!r} has no learned position "
+                f"model.W_pos: position {names!r} has no learned position "
                 "embedding matrix (W_pos exists for position='learned')"
             )
         return w_pos
