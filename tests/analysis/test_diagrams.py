@@ -279,3 +279,13 @@ def test_new_mixers_are_drawn_as_what_they_compute():
     assert "Theta V_P" in labels("mlp", "pattention")
     root = variant_result("attention", "collapsed")[1].root
     assert root.find("blocks.0.attn.scores").joined == ("d_model",)  # x W_QK meets x
+
+
+def test_a_loop_with_untied_prefix_and_suffix_draws_them_around_the_cycle():
+    reparam = {"name": "looped", "period": 1, "prefix": 1, "suffix": 1}
+    model = tiny(n_layers=5, reparam=reparam)
+    root = compute(model, seq_len=8).root
+    labels = [c.label for c in root.children if c.kind in ("block", "loop")]
+    assert labels == ["block 0", "looped x3", "block 4"]
+    assert root.find("blocks.loop").children[0].id == "blocks.1"
+    assert root.param_bytes == sum(p.numel() * 4 for p in model.parameters())

@@ -195,29 +195,31 @@ def _get(module: nn.Module, dotted: str):
 
 
 def _blocks(model, ctx: PartContext) -> list[Node]:
-    """Every block; a looped model shows its cycle of `period` blocks once, repeated."""
+    """Every block; a looped model shows its cycle of `period` blocks once, repeated, between
+    its untied prefix and suffix blocks (AlgoFormer's pre- and post-transformers)."""
     blocks = model.blocks
     tied = [_tied_to(blocks, i) for i in range(len(blocks))]
-    period = next((i for i, t in enumerate(tied) if t is not None), None)
-    if period is None or any(t != i % period for i, t in enumerate(tied) if i >= period):
-        return [block_diagram(b, f"blocks.{i}", ctx) for i, b in enumerate(blocks)]
-    cycle = [block_diagram(blocks[i], f"blocks.{i}", ctx) for i in range(period)]
-    repeat, rest = divmod(len(blocks), period)
-    note = f"iteration i uses the weights of block i % {period}; its hooks are blocks.i.*"
-    nodes = [
-        group(
-            "blocks.loop",
-            f"looped x{repeat}",
-            cycle,
-            layout="loop",
-            repeat=repeat,
-            kind="loop",
-            note=note,
+    first = next((i for i, t in enumerate(tied) if t is not None), None)
+    separate = [block_diagram(b, f"blocks.{i}", ctx) for i, b in enumerate(blocks)]
+    if first is None:
+        return separate
+    start = tied[first]  # the loop's first block; blocks before it are the prefix
+    period = first - start
+    end = max(i for i, t in enumerate(tied) if t is not None) + 1  # blocks after: the suffix
+    if any(tied[i] != start + (i - start) % period for i in range(first, end)):
+        return separate
+    repeat, rest = divmod(end - start, period)
+    note = (f"iteration i uses the weights of block {start} + (i - {start}) % {period}; "
+            "its hooks are blocks.i.*")  # fmt: skip
+    loop = group("blocks.loop", f"looped x{repeat}", separate[start:first], layout="loop",
+                 repeat=repeat, kind="loop", note=note)  # fmt: skip
+    tail = [
+        block_diagram(
+            blocks[i], f"blocks.{i}", ctx, f"block {i} (= {start + (i - start) % period})"
         )
+        for i in range(end - rest, end)
     ]
-    for i in range(len(blocks) - rest, len(blocks)):
-        nodes.append(block_diagram(blocks[i], f"blocks.{i}", ctx, f"block {i} (= {i % period})"))
-    return nodes
+    return [*separate[:start], loop, *tail, *separate[end:]]
 
 
 def _embedding(model, ctx: PartContext) -> list[Node]:
