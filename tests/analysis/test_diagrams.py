@@ -212,3 +212,80 @@ def test_registered_for_the_report():
     entry.report_section(report, compute(tiny(), seq_len=4))
     html = report.to_html()
     assert "Neural circuit diagram" in html and "blocks.0" in html
+
+
+def block_labels(result: DiagramResult, block: str) -> list[str]:
+    return [n.label for n in result.root.find(block).walk()]
+
+
+def test_a_hybrid_draws_each_block_from_its_own_layers_variant():
+    model = tiny(
+        n_layers=3, attention=["mamba", "softmax", "identity"], mlp=["relu", "ista", "relu"]
+    )
+    result = compute(model, seq_len=8)
+    assert "Mamba selective SSM" in block_labels(result, "blocks.0")
+    assert "softmax" not in block_labels(result, "blocks.0")
+    assert "softmax" in block_labels(result, "blocks.1")
+    assert any(label.startswith("ISTA step") for label in block_labels(result, "blocks.1"))
+    wire = result.root.find("blocks.2.attn")  # identity: a wire that ends at resid_mid
+    assert wire.kind == "wire" and wire.hook == "blocks.2.hook_resid_mid" and wire.flops == 0
+    assert result.root.param_bytes == sum(p.numel() * 4 for p in model.parameters())
+
+
+def test_a_local_window_is_marked_on_the_key_pos_reduction():
+    spec = {"name": "softmax", "window": 3, "dilation": 2, "global_tokens": 1}
+    weights = compute(tiny(attention=spec), seq_len=8).root.find("blocks.0.attn.weights")
+    assert weights.reduced == ("key_pos (window 3, dilation 2, 1 global)",)
+    assert "hidden keys get weight 0" in weights.note
+    sigmoid = {"name": "sigmoid", "window": 4}
+    weights = compute(tiny(attention=sigmoid), seq_len=8).root.find("blocks.0.attn.weights")
+    assert weights.reduced == () and weights.label.endswith("window 4")
+
+
+def test_bidirectional_mamba_draws_both_directions_with_the_branch_at_d_inner():
+    model = tiny(attention={"name": "mamba", "bidirectional": True}, causal=False)
+    root = compute(model, seq_len=8).root
+    d_inner = model.blocks[0].attn.W_out.shape[0]
+    assert root.find("blocks.0.attn.in_branch").output[-1].size == d_inner
+    conv = root.find("blocks.0.attn.conv")
+    assert conv.output[-1].size == 2 * d_inner and "both directions" in conv.label
+    assert "forward + reversed" in root.find("blocks.0.attn.scan").label
+
+
+def test_layouts_draw_their_own_sublayers_and_joins():
+    macaron = compute(tiny(block="macaron"), seq_len=8).root
+    first = macaron.find("blocks.0.layout.mlp_residual")
+    assert first.layout == "residual" and first.hook == "blocks.0.layout.hook_resid"
+    assert [c.label for c in first.children][-2:] == ["x 0.5", "+"]
+    assert macaron.find("blocks.0.mlp_scale").label == "x 0.5"  # the second half-FFN
+    gated = compute(tiny(block="gated_residual"), seq_len=8).root
+    join = gated.find("blocks.0.attn_residual").children[-1]
+    assert join.label == "GRU gate (replaces +)" and join.hook == "blocks.0.hook_resid_mid"
+    assert gated.find("blocks.0.layout.attn_gate.z").hook == "blocks.0.layout.attn_gate.hook_z"
+
+
+def test_new_mixers_are_drawn_as_what_they_compute():
+    def labels(family, name):
+        return [n.label for n in variant_result(family, name)[1].root.walk()]
+
+    assert "S = gamma_h S + k^T v" in labels("attention", "retention")
+    assert "S = diag(alpha_t) S + k^T v" in labels("attention", "gla")
+    assert any(label.startswith("H = exp(delta A_h) H") for label in labels("attention", "mamba2"))
+    assert "top-8 softmax" in labels("attention", "topk_softmax")
+    assert any(label.startswith("ProbSparse") for label in labels("attention", "probsparse"))
+    assert "x W_QK + b_QK" in labels("attention", "collapsed")
+    assert "W_Q" not in labels("attention", "collapsed")
+    assert "average over pos (window 3)" in labels("attention", "pool")
+    assert "Theta V_P" in labels("mlp", "pattention")
+    root = variant_result("attention", "collapsed")[1].root
+    assert root.find("blocks.0.attn.scores").joined == ("d_model",)  # x W_QK meets x
+
+
+def test_a_loop_with_untied_prefix_and_suffix_draws_them_around_the_cycle():
+    reparam = {"name": "looped", "period": 1, "prefix": 1, "suffix": 1}
+    model = tiny(n_layers=5, reparam=reparam)
+    root = compute(model, seq_len=8).root
+    labels = [c.label for c in root.children if c.kind in ("block", "loop")]
+    assert labels == ["block 0", "looped x3", "block 4"]
+    assert root.find("blocks.loop").children[0].id == "blocks.1"
+    assert root.param_bytes == sum(p.numel() * 4 for p in model.parameters())

@@ -97,5 +97,5 @@ def test_bound_does_not_apply_to_other_kinds(overrides, why) -> None:
 
 
 def test_model_without_attention_statistics_is_refused() -> None:
-    with pytest.raises(ValueError, match="no attention statistics"):
+    with pytest.raises(ValueError, match="needs attention weights"):
         compute_bound(tiny(attention="mamba"), torch.zeros(1, 4, dtype=torch.long))

@@ -140,5 +140,5 @@ def test_entropy_vs_length_bad_inputs() -> None:
         entropy_vs_length(model, torch.zeros(1, 10, dtype=torch.long), [8, 32])
     with pytest.raises(ValueError, match="increasing"):
         entropy_vs_length(model, torch.zeros(1, 40, dtype=torch.long), [32, 16])
-    with pytest.raises(ValueError, match="no attention statistics"):
+    with pytest.raises(ValueError, match="needs attention weights"):
         entropy_vs_length(tiny(attention="mamba"), torch.zeros(1, 8, dtype=torch.long), [4])

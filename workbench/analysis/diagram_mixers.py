@@ -28,24 +28,52 @@ from workbench.variants.attention_kinds import (
     SigmoidAttentionModule,
 )
 from workbench.variants.attention_power import PowerSoftmaxModule
+from workbench.variants.attention_sparse import ProbSparseModule, TopKSoftmaxModule
 from workbench.variants.position import ALiBiPositions
 from workbench.variants.position_comrope import ComRoPEPositions
 from workbench.variants.recurrent_mixers import DeltaNetMixer, NormLinearAttention
 
-# Attention weighting per class: (label, cost key, whether it normalizes over key_pos).
+# Attention weighting per class: (label, cost keys, whether it normalizes over key_pos).
+# Labels are formatted with the module as `m` (top-k's k, ProbSparse's u).
 _WEIGHTING = {
-    SoftmaxAttentionModule: ("softmax", "softmax", True),
-    SigmoidAttentionModule: ("sigmoid(s + b)", "sigmoid", False),
-    ClippedSoftmaxModule: ("clipped softmax", "softmax", True),
-    PowerSoftmaxModule: ("power softmax |s|^p", "softmax", True),
+    SoftmaxAttentionModule: ("softmax", ("softmax",), True),
+    SigmoidAttentionModule: ("sigmoid(s + b)", ("sigmoid",), False),
+    ClippedSoftmaxModule: ("clipped softmax", ("softmax",), True),
+    PowerSoftmaxModule: ("power softmax |s|^p", ("softmax",), True),
+    # top-k: each query keeps its k largest scores, the others get exactly 0
+    TopKSoftmaxModule: ("top-{m.k} softmax", ("topk", "softmax"), True),
+    # ProbSparse: the u queries with the largest max - mean score get softmax rows, the
+    # other ("lazy") queries a uniform row (the mean of the visible values)
+    ProbSparseModule: (
+        "ProbSparse: softmax for top-{u} queries, mean for the rest",
+        ("topk", "softmax"),
+        True,
+    ),  # fmt: skip
 }
 
 
-def _weighting(module: nn.Module) -> tuple[str, str, bool]:
+def _weighting(module: nn.Module) -> tuple[str, float, bool]:
+    """(label, FLOPs per score, normalizes over key_pos) of the module's weighting."""
     for cls in type(module).__mro__:
         if cls in _WEIGHTING:
-            return _WEIGHTING[cls]
+            label, costs, normalizes = _WEIGHTING[cls]
+            u = getattr(module, "u", None)
+            u = u if u is not None else f"ceil({getattr(module, 'factor', 0):g} ln pos)"
+            cost = sum(ELEMENT_COST[c] for c in costs)
+            return label.format(m=module, u=u), cost, normalizes
     raise KeyError(f"no attention weighting is known for {type(module).__name__}")
+
+
+def _window(module: nn.Module) -> str:
+    """The local window of the module's key_pos reduction ("" when every key is seen)."""
+    local = getattr(module, "local", None)
+    if local is None:
+        return ""
+    parts = [f"window {local.window}"] if local.window is not None else []
+    parts += [f"shift {local.shift}"] if local.shift is not None else []
+    parts += [f"dilation {local.dilation}"] if local.dilation != 1 else []
+    parts += [f"{local.global_tokens} global"] if local.global_tokens else []
+    return ", ".join(parts)
 
 
 def _qkv(module: nn.Module, prefix: str, x: tuple[Axis, ...], ctx: PartContext) -> Node:
@@ -87,35 +115,49 @@ def _rotation(prefix: str, ctx: PartContext) -> Node | None:
     return group(f"{prefix}.rotate", label, boxes, layout="tuple")
 
 
-def _heads(module: nn.Module, prefix: str, ctx: PartContext, gated: bool) -> Node:
+def _heads(
+    module: nn.Module,
+    prefix: str,
+    ctx: PartContext,
+    gated: bool,
+    scores_label: str = "q k^T / sqrt(d_head)",
+    q_names: tuple[str, ...] | None = None,
+) -> Node:
     """Scores, weighting, mix with V. A gated module applies its gate before `hook_z`, so
-    then the mix box is not the hooked tensor (the gate box is)."""
-    q = ctx.wires(f"{prefix}.hook_rot_q" if ctx.has(f"{prefix}.hook_rot_q") else f"{prefix}.hook_q")
+    then the mix box is not the hooked tensor (the gate box is). `q_names`: axis names of
+    the queries when they are not `[batch, pos, heads, d_head]` (the scores join the last)."""
+    q_hook = f"{prefix}.hook_rot_q" if ctx.has(f"{prefix}.hook_rot_q") else f"{prefix}.hook_q"
+    q = ctx.wires(q_hook, q_names)
     scores_hook, pattern_hook = f"{prefix}.hook_attn_scores", f"{prefix}.hook_pattern"
     scores_wires = ctx.wires(scores_hook)
     alibi = " + ALiBi" if isinstance(ctx.positions, ALiBiPositions) else ""
     scores = leaf(
         f"{prefix}.scores",
-        f"q k^T / sqrt(d_head){alibi}",
+        f"{scores_label}{alibi}",
         "contract",
         out=scores_wires,
         inputs=(q, q),
         hook=scores_hook,
-        joined=("d_head",),
-        contraction=size_of(q, "d_head", scores_hook),
+        joined=(q[-1].name,),
+        contraction=q[-1].size,
         itemsize=ctx.itemsize(scores_hook),
         note="causal mask: keys after the query are -inf" if ctx.causal else "no causal mask",
     )
     label, cost, normalizes = _weighting(module)
+    window = _window(module)
+    if window and not normalizes:  # no reduction to mark: the label carries the window
+        label = f"{label}, {window}"
     pattern = elementwise(
         f"{prefix}.weights",
         label,
         scores_wires,
         pattern_hook,
         ctx,
-        cost=ELEMENT_COST[cost],
+        cost=cost,
         kind="reduce" if normalizes else "elementwise",
-        reduced=("key_pos",) if normalizes else (),
+        # a local window limits the reduction to the keys it shows: marked on key_pos
+        reduced=(f"key_pos ({window})" if window else "key_pos",) if normalizes else (),
+        note=f"local attention: {window}; hidden keys get weight 0" if window else "",
     )
     z_hook = f"{prefix}.hook_z"
     mix = leaf(

@@ -9,14 +9,23 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+
 from torch import nn
 
 # the rule modules register themselves on import
-from workbench.analysis import diagram_mixers, diagram_mlps, diagram_ssm  # noqa: F401
+from workbench.analysis import (  # noqa: F401
+    diagram_decay,
+    diagram_forms,
+    diagram_mixers,
+    diagram_mlps,
+    diagram_mlps_nested,
+    diagram_ssm,
+)
 from workbench.analysis.diagram_nodes import ELEMENT_COST, Axis, Node, axes, group, leaf
-from workbench.analysis.diagram_parts import PartContext, build_part, param_bytes
+from workbench.analysis.diagram_parts import PartContext, build_part, elementwise, param_bytes
 from workbench.analysis.diagram_trace import Trace
-from workbench.variants.block_layout import ParallelLayout
+from workbench.variants.block_layout import GatedResidualLayout, MacaronLayout, ParallelLayout
 
 
 def _add(node_id: str, x: tuple[Axis, ...], hook: str | None, ctx: PartContext, terms=2) -> Node:
@@ -33,24 +42,42 @@ def _add(node_id: str, x: tuple[Axis, ...], hook: str | None, ctx: PartContext, 
     )
 
 
-def _branch(block, which: str, prefix: str, x: tuple[Axis, ...], ctx: PartContext) -> list[Node]:
-    """Input norm (unless post-LN), the sublayer, output norm (peri-LN)."""
+def _branch(
+    block, which: str, prefix: str, x: tuple[Axis, ...], ctx: PartContext, scale: float = 1.0
+) -> list[Node]:
+    """Input norm (unless post-LN), the sublayer, output norm (peri-LN), times `scale`."""
     n = "1" if which == "attn" else "2"
-    norm_in, norm_out = getattr(block, f"ln{n}"), getattr(block, f"ln{n}_out")
+    norms = getattr(block, f"ln{n}"), getattr(block, f"ln{n}_out")
+    names = f"{prefix}.ln{n}", f"{prefix}.ln{n}_out"
+    module = getattr(block, which)
+    return _sublayer(module, norms, names, f"{prefix}.{which}", x, ctx, block, scale)
+
+
+def _sublayer(module, norms, norm_ids, module_id, x, ctx: PartContext, block, scale=1.0):
+    norm_in, norm_out = norms
     parts: list[Node] = []
     if norm_in is not None and not block.placement.norm_after_add:
-        parts.append(build_part(norm_in, f"{prefix}.ln{n}", x, ctx))
-    module = getattr(block, which)
-    parts.append(build_part(module, f"{prefix}.{which}", parts[-1].output if parts else x, ctx))
+        parts.append(build_part(norm_in, norm_ids[0], x, ctx))
+    parts.append(build_part(module, module_id, parts[-1].output if parts else x, ctx))
     if norm_out is not None:
-        parts.append(build_part(norm_out, f"{prefix}.ln{n}_out", parts[-1].output, ctx))
+        parts.append(build_part(norm_out, norm_ids[1], parts[-1].output, ctx))
+    if scale != 1.0:  # macaron's half-step FFNs
+        parts.append(
+            elementwise(f"{module_id}_scale", f"x {scale:g}", x, None, ctx, cost=1, kind="multiply")
+        )
     return parts
 
 
-def _residual(block, which: str, prefix: str, x, ctx: PartContext, hook: str) -> list[Node]:
+def _residual(
+    block, which: str, prefix: str, x, ctx: PartContext, hook: str, scale: float = 1.0
+) -> list[Node]:
     """x + branch(x): the stream is copied around the branch and added back at the join
-    (post-LN normalizes the sum afterwards)."""
-    parts = _branch(block, which, prefix, x, ctx)
+    (post-LN normalizes the sum afterwards). A sublayer that adds nothing (the identity
+    mixer) is a plain wire."""
+    if getattr(getattr(block, which), "adds_nothing", False):
+        wire = build_part(getattr(block, which), f"{prefix}.{which}", x, ctx)
+        return [dataclasses.replace(wire, hook=hook)]
+    parts = _branch(block, which, prefix, x, ctx, scale)
     post_ln = block.placement.norm_after_add
     join_hook = None if post_ln else hook
     step = group(
@@ -75,10 +102,79 @@ def block_diagram(block: nn.Module, prefix: str, ctx: PartContext, label: str = 
         mlp = group(f"{prefix}.mlp_branch", "mlp", _branch(block, "mlp", prefix, x, ctx))
         join = _add(f"{prefix}.add", x, f"{prefix}.hook_resid_post", ctx, terms=3)
         body = [group(f"{prefix}.parallel", "x + attn + mlp", [attn, mlp, join], layout="parallel")]
+    elif isinstance(block.layout, MacaronLayout):
+        body = _macaron(block, prefix, x, ctx)
+    elif isinstance(block.layout, GatedResidualLayout):
+        body = [_gated_step(block, w, prefix, x, ctx) for w in ("attn", "mlp")]
     else:
         body = _residual(block, "attn", prefix, x, ctx, f"{prefix}.hook_resid_mid")
         body += _residual(block, "mlp", prefix, body[-1].output, ctx, f"{prefix}.hook_resid_post")
     return group(prefix, label, body, kind="block", hook=f"{prefix}.hook_resid_post")
+
+
+def _macaron(block, prefix: str, x, ctx: PartContext) -> list[Node]:
+    """x + ffn(x)/2 (the layout's own FFN), + attn, + mlp/2."""
+    layout, own = block.layout, f"{prefix}.layout"
+    parts = _sublayer(
+        layout.mlp,
+        (layout.ln, layout.ln_out),
+        (f"{own}.ln", f"{own}.ln_out"),
+        f"{own}.mlp",
+        x,
+        ctx,
+        block,
+        scale=0.5,
+    )
+    first = group(
+        f"{own}.mlp_residual",
+        "+ mlp / 2 (first)",
+        [*parts, _add(f"{own}.mlp_add", x, f"{own}.hook_resid", ctx)],
+        layout="residual",
+        hook=f"{own}.hook_resid",
+    )
+    body = [first, *_residual(block, "attn", prefix, x, ctx, f"{prefix}.hook_resid_mid")]
+    body += _residual(block, "mlp", prefix, x, ctx, f"{prefix}.hook_resid_post", scale=0.5)
+    return body
+
+
+def _gated_step(block, which: str, prefix: str, x, ctx: PartContext) -> Node:
+    """GTrXL: the sublayer's output y (ReLU'd) meets the stream x in a GRU-type gate, which
+    replaces the residual add: (1 - z) x + z h."""
+    parts = _branch(block, which, prefix, x, ctx)
+    if block.layout.relu:
+        parts.append(elementwise(f"{prefix}.{which}_relu", "ReLU", x, None, ctx, cost=1))
+    gate, gid = getattr(block.layout, f"{which}_gate"), f"{prefix}.layout.{which}_gate"
+    out_hook = f"{prefix}.hook_resid_{'mid' if which == 'attn' else 'post'}"
+    d = x[-1].size
+
+    def box(key, label, names, hook=None, kind="linear", contraction=2 * d):
+        return leaf(
+            f"{gid}.{key}",
+            label,
+            kind,
+            out=x,
+            inputs=(x, x),
+            hook=hook,
+            joined=("d_model",) if contraction else (),
+            contraction=contraction,
+            per_element=ELEMENT_COST["sigmoid"],
+            param_bytes=param_bytes(gate, *names) if names else 0,
+        )
+
+    boxes = [
+        box("z", "z = sigmoid(y W_z + x U_z - b_g)", ("W_z", "U_z", "b_g"), f"{gid}.hook_z"),
+        box("r", "r = sigmoid(y W_r + x U_r)", ("W_r", "U_r")),
+        box("h", "h = tanh(y W_g + (r x) U_g)", ("W_g", "U_g")),
+        box("mix", "(1 - z) x + z h", (), out_hook, kind="multiply", contraction=0),
+    ]
+    join = group(gid, "GRU gate (replaces +)", boxes, hook=out_hook)
+    return group(
+        f"{prefix}.{which}_residual",
+        f"gate({which})",
+        [*parts, join],
+        layout="residual",
+        hook=out_hook,
+    )
 
 
 def _tied_to(blocks: nn.ModuleList, i: int) -> int | None:
@@ -99,29 +195,31 @@ def _get(module: nn.Module, dotted: str):
 
 
 def _blocks(model, ctx: PartContext) -> list[Node]:
-    """Every block; a looped model shows its cycle of `period` blocks once, repeated."""
+    """Every block; a looped model shows its cycle of `period` blocks once, repeated, between
+    its untied prefix and suffix blocks (AlgoFormer's pre- and post-transformers)."""
     blocks = model.blocks
     tied = [_tied_to(blocks, i) for i in range(len(blocks))]
-    period = next((i for i, t in enumerate(tied) if t is not None), None)
-    if period is None or any(t != i % period for i, t in enumerate(tied) if i >= period):
-        return [block_diagram(b, f"blocks.{i}", ctx) for i, b in enumerate(blocks)]
-    cycle = [block_diagram(blocks[i], f"blocks.{i}", ctx) for i in range(period)]
-    repeat, rest = divmod(len(blocks), period)
-    note = f"iteration i uses the weights of block i % {period}; its hooks are blocks.i.*"
-    nodes = [
-        group(
-            "blocks.loop",
-            f"looped x{repeat}",
-            cycle,
-            layout="loop",
-            repeat=repeat,
-            kind="loop",
-            note=note,
+    first = next((i for i, t in enumerate(tied) if t is not None), None)
+    separate = [block_diagram(b, f"blocks.{i}", ctx) for i, b in enumerate(blocks)]
+    if first is None:
+        return separate
+    start = tied[first]  # the loop's first block; blocks before it are the prefix
+    period = first - start
+    end = max(i for i, t in enumerate(tied) if t is not None) + 1  # blocks after: the suffix
+    if any(tied[i] != start + (i - start) % period for i in range(first, end)):
+        return separate
+    repeat, rest = divmod(end - start, period)
+    note = (f"iteration i uses the weights of block {start} + (i - {start}) % {period}; "
+            "its hooks are blocks.i.*")  # fmt: skip
+    loop = group("blocks.loop", f"looped x{repeat}", separate[start:first], layout="loop",
+                 repeat=repeat, kind="loop", note=note)  # fmt: skip
+    tail = [
+        block_diagram(
+            blocks[i], f"blocks.{i}", ctx, f"block {i} (= {start + (i - start) % period})"
         )
+        for i in range(end - rest, end)
     ]
-    for i in range(len(blocks) - rest, len(blocks)):
-        nodes.append(block_diagram(blocks[i], f"blocks.{i}", ctx, f"block {i} (= {i % period})"))
-    return nodes
+    return [*separate[:start], loop, *tail, *separate[end:]]
 
 
 def _embedding(model, ctx: PartContext) -> list[Node]:

@@ -47,13 +47,16 @@ def _out_projection(module, prefix: str, hidden, x, axis: str) -> Node:
 
 
 def _mamba_in(module, prefix: str, x, ctx: PartContext) -> Node:
+    # bidirectional: hook_conv holds both directions, the gate (d_inner) has the branch's shape
+    shape_hook = f"{prefix}.hook_gate" if module.bidirectional else f"{prefix}.hook_conv"
     branch = _projection(
         f"{prefix}.in_branch",
         "W_in (branch)",
         x,
-        f"{prefix}.hook_conv",
+        shape_hook,
         ctx,
         param_bytes(module, "W_in"),
+        names=("batch", "pos", "d_inner"),
     )
     gate = _projection(
         f"{prefix}.in_gate",
@@ -70,14 +73,19 @@ def _mamba_in(module, prefix: str, x, ctx: PartContext) -> Node:
 def _mamba_scan(module, prefix: str, inner, ctx: PartContext) -> list[Node]:
     """Delta, B and C from the conv output, then the selective scan (a state box)."""
     d_state = module.W_B.shape[1]
-    delta = linear(
+    # each direction's channels meet the shared W_dt: a contraction over one d_inner
+    delta = leaf(
         f"{prefix}.delta",
         "delta = softplus(u W_dt + b)",
-        inner,
-        f"{prefix}.hook_delta",
-        ctx,
-        joined=("d_inner",),
-        params=param_bytes(module, "W_dt", "b_dt"),
+        "linear",
+        out=inner,
+        inputs=(inner,),
+        hook=f"{prefix}.hook_delta",
+        joined=(inner[-1].name,),
+        contraction=module.W_dt.shape[0],
+        per_element=1.0,
+        param_bytes=param_bytes(module, "W_dt", "b_dt"),
+        itemsize=ctx.itemsize(f"{prefix}.hook_delta"),
     )
     bc_out = (*inner[:2], Axis("d_state", d_state))
     bc = leaf(
@@ -86,14 +94,15 @@ def _mamba_scan(module, prefix: str, inner, ctx: PartContext) -> list[Node]:
         "linear",
         out=bc_out,
         inputs=(inner,),
-        joined=("d_inner",),
-        contraction=2 * size_of(inner, "d_inner", prefix),
+        joined=(inner[-1].name,),
+        contraction=2 * module.W_B.shape[0],
         param_bytes=param_bytes(module, "W_B", "W_C"),
     )
     out_hook = f"{prefix}.hook_ssm_out"
+    both = " (forward + reversed, shared weights)" if module.bidirectional else ""
     scan = leaf(
         f"{prefix}.scan",
-        "scan h = exp(delta A) h + delta B u; y = C h + D u",
+        f"scan h = exp(delta A) h + delta B u; y = C h + D u{both}",
         "state",
         out=ctx.wires(out_hook),
         inputs=(inner, bc_out),
@@ -109,10 +118,13 @@ def _mamba_scan(module, prefix: str, inner, ctx: PartContext) -> list[Node]:
 @diagram_rule(SelectiveSSM)
 def mamba_diagram(module, prefix, x, ctx) -> Node:
     conv_hook = f"{prefix}.hook_conv"
-    inner, k = ctx.wires(conv_hook), module.conv.shape[1]
+    # bidirectional: hook_conv and hook_delta hold both directions side by side
+    names = ("batch", "pos", "d_inner x 2 directions") if module.bidirectional else None
+    inner, k = ctx.wires(conv_hook, names), module.conv.shape[1]
+    both = ", both directions" if module.bidirectional else ""
     conv = leaf(
         f"{prefix}.conv",
-        f"causal conv (width {k}) + SiLU",
+        f"causal conv (width {k}) + SiLU{both}",
         "conv",
         out=inner,
         inputs=(inner,),
@@ -122,17 +134,17 @@ def mamba_diagram(module, prefix, x, ctx) -> Node:
         per_element=ELEMENT_COST["silu"],
         param_bytes=param_bytes(module, "conv"),
     )
-    gated = elementwise(
-        f"{prefix}.gated", "y * SiLU(gate)", inner, None, ctx, cost=1, kind="multiply"
-    )
+    y = ctx.wires(f"{prefix}.hook_ssm_out")
+    gated = elementwise(f"{prefix}.gated", "y * SiLU(gate)", y, None, ctx, cost=1, kind="multiply")
     parts = [
         _mamba_in(module, prefix, x, ctx),
         conv,
         *_mamba_scan(module, prefix, inner, ctx),
         gated,
-        _out_projection(module, prefix, inner, x, "d_inner"),
+        _out_projection(module, prefix, y, x, "d_inner"),
     ]
-    return group(prefix, "Mamba selective SSM", parts, kind="attention")
+    label = "bidirectional Mamba" if module.bidirectional else "Mamba selective SSM"
+    return group(prefix, label, parts, kind="attention")
 
 
 @diagram_rule(GLUMixer)

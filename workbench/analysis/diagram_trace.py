@@ -35,6 +35,8 @@ _LAYOUTS: dict[str, tuple[str, ...]] = {
     "hook_resid_pre": _RESID,
     "hook_resid_mid": _RESID,
     "hook_resid_post": _RESID,
+    "layout.hook_resid": _RESID,  # macaron: the stream after the first half-FFN
+    "hook_pooled": _RESID,
     "hook_attn_out": _RESID,
     "hook_mlp_out": _RESID,
     "hook_normalized": _RESID,

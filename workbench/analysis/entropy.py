@@ -115,17 +115,50 @@ class EntropyResult(Result):
 
 
 def entropy_stats(model: Any) -> list[str]:
-    """The statistics this analysis asks `model` for; refuses models without attention
-    entropy, naming the layers' attention kind."""
+    """The statistics this analysis asks `model` for; refuses models with a layer that has
+    no attention entropy, naming those layers, their mixer and what they do offer."""
     offered = model.supported_stats()["attn"]
     if "entropy" not in offered:
-        kind = getattr(getattr(model.cfg, "attention", None), "name", model.cfg.attention)
-        raise ValueError(
-            f"attention kind {kind!r} has no attention statistics (it offers "
-            f"{sorted(offered) or 'none'}); entropy needs a kind with attention weights "
-            "(softmax, sigmoid, clipped, gated)"
-        )
+        raise ValueError(no_entropy_message(model))
     return [f"attn.{s}" for s in HEAD_STATS if s in offered]
+
+
+def no_entropy_message(model: Any) -> str:
+    """Which layers lack attention entropy and why, grouped by mixer: e.g. Mamba and the
+    linear-attention mixers have no attention weights but offer `attn.mix_*` (statistics of
+    their token-mixing matrix); pool and identity offer none."""
+    kinds = model.layer_variant_names()
+    groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+    for layer, stats in enumerate(model.layer_stats()):
+        if "entropy" not in stats["attn"]:
+            key = (kinds[layer], tuple(sorted(stats["attn"])))
+            groups.setdefault(key, []).append(layer)
+    lines = []
+    for (kind, stats), layers in groups.items():
+        where = _layer_list(layers)
+        if any(s.startswith("mix_") for s in stats):
+            offers = ", ".join(f"attn.{s}" for s in stats)
+            lines.append(f"{where} ({kind}): no attention weights, but the mixing-matrix "
+                         f"statistics {offers} (model.run_with_stats)")  # fmt: skip
+        elif stats:
+            lines.append(f"{where} ({kind}): offers only {', '.join(f'attn.{s}' for s in stats)}")
+        elif hasattr(model.blocks[layers[0]].attn, "hook_pattern"):
+            lines.append(f"{where} ({kind}): no statistics from run_with_stats (no instrumented "
+                         "kernel); its weights are cached at attn.hook_pattern")  # fmt: skip
+        else:
+            lines.append(f"{where} ({kind}): no attention statistics at all")
+    with_entropy = [i for i in range(len(kinds)) if i not in sum(groups.values(), [])]
+    tail = f" Layers with attention entropy: {_layer_list(with_entropy)}." if with_entropy else ""
+    return (
+        "The entropy analysis needs attention weights (attn.entropy) in every layer; "
+        + "; ".join(lines)
+        + f".{tail} Attention kinds with weights: softmax, sigmoid, clipped, gated, "
+        "power_softmax."
+    )
+
+
+def _layer_list(layers: list[int]) -> str:
+    return ", ".join(f"blocks.{i}" for i in layers)
 
 
 def visible_keys(

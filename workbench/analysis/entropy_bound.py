@@ -61,13 +61,15 @@ def theorem_bound(
 def bound_applies(model: Any) -> tuple[bool, str]:
     """Whether Theorem 3.1 covers this model's attention, and why not when it does not."""
     cfg = model.cfg
-    kind = getattr(cfg.attention, "name", str(cfg.attention))
-    position = getattr(cfg.position, "name", str(cfg.position))
-    if kind not in BOUND_KINDS:
-        return False, f"bound does not apply: attention kind {kind!r} has no softmax weights"
-    if position not in BOUND_POSITIONS:
-        return False, (f"bound does not apply: position {position!r} makes the logits "
-                       "position-dependent (not x_i^T W x_j)")  # fmt: skip
+    for layer in range(cfg.n_layers):  # per layer: schedules (hybrids) differ by layer
+        kind, position = cfg.spec("attention", layer).name, cfg.spec("position", layer).name
+        where = f" (blocks.{layer})" if cfg.n_layers > 1 else ""
+        if kind not in BOUND_KINDS:
+            return False, (f"bound does not apply: attention kind {kind!r}{where} has no "
+                           "softmax weights")  # fmt: skip
+        if position not in BOUND_POSITIONS:
+            return False, (f"bound does not apply: position {position!r}{where} makes the "
+                           "logits position-dependent (not x_i^T W x_j)")  # fmt: skip
     return True, "applies"
 
 

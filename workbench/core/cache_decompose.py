@@ -85,10 +85,16 @@ class ResidDecompositionMixin:
                     "mlp_input=True has no meaning at the unembedding (layer n_layers)"
                 )
             return model.ln_final, "ln_final", f"blocks.{layer - 1}.hook_resid_post"
+        block = model.blocks[layer]
         norm = "ln2" if mlp_input else "ln1"
         stream = "hook_resid_mid" if mlp_input else "hook_resid_pre"
+        if not mlp_input and _first_reader(block) is not None:
+            norm = _first_reader(block)
+        module = block
+        for part in norm.split(".") if norm else ():
+            module = getattr(module, part)
         return (
-            getattr(model.blocks[layer], norm),
+            module if norm else None,
             f"blocks.{layer}.{norm}",
             f"blocks.{layer}.{stream}",
         )
@@ -202,6 +208,10 @@ class ResidDecompositionMixin:
                     labels.append(label)
         kinds = [k for k in ("attn", "mlp") if mode in ("all", k)]
         for index in range(layer):
+            # macaron: the layout's own first half-FFN adds to the stream before attention
+            if "mlp" in kinds and hasattr(self.model.blocks[index].layout, "hook_mlp_out"):
+                parts.append(self[f"blocks.{index}.layout.hook_mlp_out"])
+                labels.append(f"{index}_layout_mlp_out")
             for kind in kinds:
                 parts.append(self[f"blocks.{index}.hook_{kind}_out"])
                 labels.append(f"{index}_{kind}_out")
@@ -277,6 +287,17 @@ class ResidDecompositionMixin:
         """`torch.set_grad_enabled(mode)`: global torch state, as in TransformerLens."""
         logging.getLogger(__name__).warning("Changed the global state, set autodiff to %s", mode)
         torch.set_grad_enabled(mode)
+
+
+def _first_reader(block: Any) -> str | None:
+    """The norm that reads `hook_resid_pre` when it is not `ln1`: macaron's first half-FFN
+    norm (`layout.ln`), or `ln2` after an identity mixer (the block skips it and has no
+    `ln1`; resid_mid == resid_pre). None: `ln1` (or no norm at all: "")."""
+    if hasattr(block.layout, "hook_mlp_out"):  # macaron
+        return "layout.ln" if block.layout.ln is not None else ""
+    if getattr(block.attn, "adds_nothing", False):
+        return "ln2" if block.ln2 is not None else ""
+    return None
 
 
 def _token_shape(model: Any, tokens: Any) -> tuple[int, ...]:

@@ -84,6 +84,14 @@ def check_decomposable(model, what: str, per_unit: bool = False) -> None:
             f"{what}: embed_norm=True normalizes embed + pos_embed, so the embeddings do not "
             "add to the residual stream as they are cached"
         )
+    gated = [f"blocks.{layer}" for layer in range(cfg.n_layers)
+             if cfg.spec("block", layer).name == "gated_residual"]  # fmt: skip
+    if gated:
+        raise DecompositionError(
+            f"{what}: {', '.join(gated)} use block 'gated_residual' (GTrXL), whose GRU gate "
+            "(1 - z) x + z h replaces the residual add, so the stream is not a sum of "
+            "sublayer outputs (hook_attn_out/hook_mlp_out hold them before the gate)"
+        )
     if per_unit and placement.norm_out:
         raise DecompositionError(
             f"{what}: norm_placement {placement.name!r} normalizes each sublayer's output "
@@ -93,11 +101,19 @@ def check_decomposable(model, what: str, per_unit: bool = False) -> None:
 
 
 def check_mlp_input(model, mlp_input: bool, what: str) -> None:
-    """`mlp_input` means 'the stream the MLP reads': resid_mid, except in a parallel block."""
-    if mlp_input and model.cfg.block.name != "sequential":
+    """`mlp_input` means 'the stream the MLP reads': resid_mid in a sequential block (other
+    layouts read resid_pre or gate the stream). Checked per layer (schedules)."""
+    if not mlp_input:
+        return
+    cfg = model.cfg
+    other = {f"blocks.{layer}": cfg.spec("block", layer).name for layer in range(cfg.n_layers)}
+    other = {where: name for where, name in other.items() if name != "sequential"}
+    if other:
+        layouts = ", ".join(f"{where} is {name!r}" for where, name in other.items())
         raise DecompositionError(
-            f"{what}: mlp_input=True assumes the MLP reads resid_mid; in a "
-            f"{model.cfg.block.name!r} block it reads resid_pre (use mlp_input=False)"
+            f"{what}: mlp_input=True assumes every block's MLP reads resid_mid; {layouts} "
+            "(a parallel block's MLP reads resid_pre, macaron adds a half-FFN before attention, "
+            "gated_residual gates the stream); use mlp_input=False"
         )
 
 

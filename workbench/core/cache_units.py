@@ -37,31 +37,70 @@ def accumulated_bias(
     w_e = model.embed.W_E
     total = torch.zeros(model.cfg.d_model, dtype=w_e.dtype, device=w_e.device)
     for index in range(layer + (1 if mlp_input else 0)):
-        total = total + _attention(model, index, "accumulated_bias").b_O
+        total = total + _attention(model, index, "accumulated_bias")[0].b_O
         if include_mlp_biases and index < layer:
-            total = total + _mlp(model, index, "accumulated_bias").b_out
+            total = total + _mlp(model, index, "accumulated_bias")[2]
     return total
 
 
-def _attention(model: Any, layer: int, what: str) -> Any:
+def _head_output_weight(attn: Any) -> Tensor | None:
+    """`[head, d_z, d_model]`: what each head's `hook_z` is multiplied by. W_O; collapsed
+    attention's W_OV (its z keeps d_model); MSSA's basis transposed (out = z U_h^T). The
+    per-layer sum check (`expect_sum`) guards every case."""
+    for name in ("W_O", "W_OV"):
+        if isinstance(getattr(attn, name, None), Tensor):
+            return getattr(attn, name)
+    basis = getattr(attn, "W_U", None)  # MSSA
+    return basis.transpose(-1, -2) if isinstance(basis, Tensor) else None
+
+
+def _attention(model: Any, layer: int, what: str) -> tuple[Any, Tensor]:
+    """(the layer's attention, its per-head output weight), or a refusal naming the layer
+    and the layers that do have heads (hybrids)."""
     attn = model.blocks[layer].attn
-    if not all(hasattr(attn, n) for n in ("W_O", "b_O", "hook_z")):
+    w_out = _head_output_weight(attn)
+    if w_out is not None and hasattr(attn, "hook_z") and hasattr(attn, "b_O"):
+        return attn, w_out
+    if getattr(attn, "adds_nothing", False):
+        kind = "the identity mixer (its hook_attn_out is 0)"
+    else:
+        kind = f"a {type(attn).__name__}"
+    with_heads = [f"blocks.{i}" for i, b in enumerate(model.blocks)
+                  if _head_output_weight(b.attn) is not None]  # fmt: skip
+    where = f"; layers with heads: {', '.join(with_heads)}" if with_heads else ""
+    raise DecompositionError(
+        f"{what}: blocks.{layer}.attn is {kind}, which has no attention heads writing "
+        f"through W_O (per-head results exist for QKV attention only{where}); "
+        "decompose_resid splits the stream by whole sublayers"
+    )
+
+
+def _mlp(model: Any, layer: int, what: str) -> tuple[Any, Tensor, Tensor | float]:
+    """(the layer's MLP, its neuron output weight `[neurons, d_model]`, its output bias or 0).
+    MatFormer uses its first `width` neurons (W_out[:width]); Pattention's parameter tokens
+    are its neurons (Theta V_P, no bias)."""
+    block = model.blocks[layer]
+    if hasattr(block.layout, "hook_mlp_out"):
         raise DecompositionError(
-            f"{what}: blocks.{layer}.attn is a {type(attn).__name__}, which has no attention "
-            "heads writing through W_O (per-head results exist for QKV attention only)"
+            f"{what}: blocks.{layer} is a macaron block: two half-FFNs (layout.mlp, then mlp, "
+            "each output halved), so its neurons are not mlp.W_out's alone; use "
+            "expand_neurons=False / decompose_resid (it includes "
+            f"{layer}_layout_mlp_out)"
         )
-    return attn
-
-
-def _mlp(model: Any, layer: int, what: str) -> Any:
-    mlp = model.blocks[layer].mlp
+    mlp = block.mlp
     w_out = getattr(mlp, "W_out", None)
+    if hasattr(mlp, "V_P"):  # Pattention: out = Theta @ V_P
+        w_out = mlp.V_P
+    if isinstance(w_out, Tensor) and hasattr(mlp, "widths"):  # MatFormer's active width
+        w_out = w_out[: mlp.width]
     if not isinstance(w_out, Tensor) or w_out.dim() != 2 or not hasattr(mlp, "hook_post"):
         raise DecompositionError(
             f"{what}: blocks.{layer}.mlp is a {type(mlp).__name__}, which has no single "
-            "neuron layer writing through W_out [d_mlp, d_model] (e.g. a mixture of experts)"
+            "neuron layer writing through W_out [d_mlp, d_model] (e.g. a mixture of experts, "
+            "or CRATE's ISTA block, whose output is its sparse code itself)"
         )
-    return mlp
+    bias = getattr(mlp, "b_out", None)
+    return mlp, w_out, bias if isinstance(bias, Tensor) else 0.0
 
 
 class UnitDecompositionMixin:
@@ -76,9 +115,9 @@ class UnitDecompositionMixin:
         key = f"blocks.{layer}.attn.hook_result"
         if key in self.cache_dict:
             return self.cache_dict[key]
-        attn = _attention(self.model, layer, what)
+        attn, w_out = _attention(self.model, layer, what)
         z = self[f"blocks.{layer}.attn.hook_z"]
-        result = torch.einsum("...hd,hdm->...hm", z, attn.W_O.to(z.dtype))
+        result = torch.einsum("...hd,hdm->...hm", z, w_out.to(z.dtype))
         out_key = f"blocks.{layer}.hook_attn_out"
         if out_key in self.cache_dict:
             expect_sum(result.sum(-2) + attn.b_O, self.cache_dict[out_key], f"{what}, {key}")
@@ -148,13 +187,13 @@ class UnitDecompositionMixin:
         return self._neuron_terms(layer, neuron_slice, pos_slice, project_output_onto, None)
 
     def _neuron_terms(self, layer, neuron_slice, pos_slice, project, fold_scale) -> Tensor:
-        mlp = _mlp(self.model, layer, "neuron results")
+        _, w_out, bias = _mlp(self.model, layer, "neuron results")
         post = self[f"blocks.{layer}.mlp.hook_post"]
-        self._check_neuron_sum(layer, mlp, post)
+        self._check_neuron_sum(layer, w_out, bias, post)
         if isinstance(neuron_slice, int):
             neuron_slice = [neuron_slice]  # layers concatenate on the neuron axis: keep it
         acts = apply_slice(apply_slice(post, pos_slice, -2), neuron_slice, -1)
-        w_out = apply_slice(mlp.W_out, neuron_slice, 0).to(acts.dtype)
+        w_out = apply_slice(w_out, neuron_slice, 0).to(acts.dtype)
         if fold_scale is not None:  # lin(a * w) / s == a * lin(w) / s: fold into the weights
             fold, scale = fold_scale
             w_out = fold.linear(w_out)
@@ -164,10 +203,10 @@ class UnitDecompositionMixin:
         projected = w_out @ project.to(w_out.dtype)
         return acts * projected if project.dim() == 1 else acts[..., None] * projected
 
-    def _check_neuron_sum(self, layer: int, mlp: Any, post: Tensor) -> None:
+    def _check_neuron_sum(self, layer: int, w_out: Tensor, bias, post: Tensor) -> None:
         key = f"blocks.{layer}.hook_mlp_out"
         if key in self.cache_dict:
-            total = post @ mlp.W_out.to(post.dtype) + mlp.b_out
+            total = post @ w_out.to(post.dtype) + bias
             expect_sum(total, self.cache_dict[key], f"neuron results, blocks.{layer}.mlp")
 
     def stack_neuron_results(
@@ -194,8 +233,11 @@ class UnitDecompositionMixin:
             self._neuron_terms(index, neuron_slice, pos_slice, project, fold_scale)
             for index in range(layer)
         ]
-        ids = apply_slice(torch.arange(self.model.cfg.d_mlp), _keep_dim(neuron_slice), 0)
-        labels = [f"L{index}N{int(n)}" for index in range(layer) for n in ids]
+        labels = [
+            f"L{index}N{int(n)}"
+            for index in range(layer)  # per layer: MatFormer widths, schedules of MLPs
+            for n in apply_slice(torch.arange(self._n_neurons(index)), _keep_dim(neuron_slice), 0)
+        ]
         template = self._projected(self._stream_into(layer, pos_slice, mlp_input), project)
         if parts:
             stack = torch.cat(parts, dim=-2 if project is None or project.dim() == 2 else -1)
@@ -210,6 +252,9 @@ class UnitDecompositionMixin:
             stack = torch.cat([stack, (target - stack.sum(0))[None]])
             labels.append("remainder")
         return (stack, labels) if return_labels else stack
+
+    def _n_neurons(self, layer: int) -> int:
+        return _mlp(self.model, layer, "stack_neuron_results")[1].shape[0]
 
     @staticmethod
     def _projected(x: Tensor, project: Tensor | None) -> Tensor:

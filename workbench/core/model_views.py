@@ -46,10 +46,48 @@ def _stacked(model: Any, sublayer: str, name: str) -> Tensor:
     return torch.stack(tensors)
 
 
-def _repeat_kv(model: Any, w: Tensor) -> Tensor:
-    """Key/value heads repeated to one per query head (query head h reads kv head
-    h // group), as the attention computes them."""
-    return w.repeat_interleave(model.cfg.n_heads // w.shape[1], dim=1)
+def _layer_circuit(attn: Any, which: str) -> tuple[Tensor, Tensor] | None:
+    """(A, B) with `A @ B` the layer's QK or OV matrix per head, or None if it has none."""
+
+    def has(*names: str) -> bool:
+        return all(isinstance(getattr(attn, n, None), Tensor) for n in names)
+
+    def repeat(w: Tensor) -> Tensor:  # kv heads to one per query head
+        return w.repeat_interleave(attn.n_heads // w.shape[0], dim=0)
+
+    if which == "QK" and has("W_Q", "W_K"):
+        return attn.W_Q, repeat(attn.W_K).transpose(-2, -1)
+    if which == "OV" and has("W_V", "W_O"):
+        return repeat(attn.W_V), attn.W_O
+    square = {"QK": "W_QK", "OV": "W_OV"}[which]  # collapsed attention: already the product
+    if has(square):
+        full = attn.qk_matrix() if which == "QK" else attn.W_OV
+        eye = torch.eye(full.shape[-1], dtype=full.dtype, device=full.device)
+        return full, eye.expand_as(full)
+    if has("W_U") and not has("W_Q"):  # MSSA: q = k = v = x U_h, out = z U_h^T
+        return attn.W_U, attn.W_U.transpose(-2, -1)
+    return None
+
+
+def _circuit(model: Any, which: str) -> FactoredMatrix:
+    factors = []
+    for layer, block in enumerate(model.blocks):
+        pair = _layer_circuit(block.attn, which)
+        if pair is None:
+            raise ViewError(
+                f"model.{which}: blocks.{layer}.attn is a {type(block.attn).__name__}, which "
+                f"has no {which} circuit (no query-key / value-output weights)"
+            )
+        factors.append(pair)
+    inner = {a.shape[-1] for a, _ in factors}
+    if len(inner) > 1:
+        raise ViewError(
+            f"model.{which}: layers factor it with different inner sizes {sorted(inner)} "
+            "(e.g. collapsed attention among factored heads); read per layer"
+        )
+    return FactoredMatrix(
+        torch.stack([a for a, _ in factors]), torch.stack([b for _, b in factors])
+    )
 
 
 class ModelViewsMixin:
@@ -94,21 +132,26 @@ class ModelViewsMixin:
     def W_pos(self) -> Float[Tensor, "n_ctx d_model"]:
         w_pos = getattr(self.pos_embed, "W_pos", None)
         if not isinstance(w_pos, Tensor):
+            position = self.cfg.position  # a per-layer schedule holds relative schemes only
+            names = position.names() if hasattr(position, "specs") else position.name
             raise ViewError(
-                f"model.W_pos: position {self.cfg.position.name!r} has no learned position "
+                f"model.W_pos: position {names!r} has no learned position "
                 "embedding matrix (W_pos exists for position='learned')"
             )
         return w_pos
 
     @property
     def QK(self) -> FactoredMatrix:
-        """`W_Q[l, h] @ W_K[l, h]^T` `[layer, head, d_model, d_model]`, factored."""
-        return FactoredMatrix(self.W_Q, _repeat_kv(self, self.W_K).transpose(-2, -1))
+        """`W_Q[l, h] @ W_K[l, h]^T` `[layer, head, d_model, d_model]`, factored. Collapsed
+        attention's W_QK (as its scores use it) and MSSA's `U_h U_h^T` are the same bilinear
+        form; layers without one (Mamba, ...) raise, naming the layer."""
+        return _circuit(self, "QK")
 
     @property
     def OV(self) -> FactoredMatrix:
-        """`W_V[l, h] @ W_O[l, h]` `[layer, head, d_model, d_model]`, factored."""
-        return FactoredMatrix(_repeat_kv(self, self.W_V), self.W_O)
+        """`W_V[l, h] @ W_O[l, h]` `[layer, head, d_model, d_model]`, factored (collapsed
+        attention with `ov`: its W_OV; MSSA: `U_h U_h^T`)."""
+        return _circuit(self, "OV")
 
     @property
     def all_head_labels(self) -> list[str]:
