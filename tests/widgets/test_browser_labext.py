@@ -75,12 +75,12 @@ def test_sidebar_lists_objects_opens_a_panel_and_survives_reload(browser, lab, t
 
     sidebar.locator(".wb-lab-item[data-name='result'] .wb-lab-open").click()
     panel_cells = ".lm-DockPanel .wb-lab-panel .wb-heatmap .wb-cell"
-    page.wait_for_selector(panel_cells, timeout=30_000)
+    page.wait_for_selector(panel_cells, timeout=90_000)
     assert page.locator(".lm-DockPanel .lm-TabBar-tabLabel:text-is('result')").count() == 1
     target_dir = REPO / "docs/img" if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS") else tmp_path
     page.screenshot(path=str(target_dir / "jupyterlab_sidebar.png"))
     sidebar.locator(".wb-lab-item[data-name='hostile'] .wb-lab-right").click()
-    page.wait_for_selector("#jp-right-stack .wb-lab-panel .wb-codeview", timeout=30_000)
+    page.wait_for_selector("#jp-right-stack .wb-lab-panel .wb-codeview", timeout=90_000)
     assert page.locator(".wb-lab-panel img").count() == 0
 
     # Reload (same workspace): the panel comes back, re-rendered from the kernel.
@@ -92,7 +92,7 @@ def test_sidebar_lists_objects_opens_a_panel_and_survives_reload(browser, lab, t
     assert "reset" not in page.url  # JupyterLab dropped `?reset` from the address on load
     page.reload()
     page.wait_for_selector(panel_cells, timeout=90_000)
-    page.wait_for_selector("#jp-right-stack .wb-lab-panel .wb-codeview", timeout=30_000)
+    page.wait_for_selector("#jp-right-stack .wb-lab-panel .wb-codeview", timeout=90_000)
     assert page.locator("#workbench-sidebar .wb-lab-item").count() == 3
 
     # A restarted kernel holds no views: after a reload the panel says so, in text.
