@@ -19,6 +19,8 @@ class Block(nn.Module):
 
     Norms are named as in TransformerLens (`ln1` before attention, `ln2` before the MLP; for
     post-LN they normalize the residual sum). Peri-LN adds `ln1_out`/`ln2_out` on the outputs.
+    An attention-only block (`mlp="none"`) has no MLP, no `ln2`, no `hook_mlp_out` and no
+    `hook_resid_mid` (it would equal `hook_resid_post`), as in TransformerLens's `attn_only`.
     """
 
     def __init__(self, cfg, layer: int) -> None:
@@ -34,22 +36,32 @@ class Block(nn.Module):
         self.hook_resid_pre = HookPoint()
         self.ln1, self.ln1_out = norm(has_in_norm), norm(self.placement.norm_out)
         self.attn = cfg.attention.build(cfg, layer)
-        self.hook_attn_out, self.hook_resid_mid = HookPoint(), HookPoint()
-        self.ln2, self.ln2_out = norm(has_in_norm), norm(self.placement.norm_out)
-        self.mlp = cfg.mlp.build(cfg, layer)
-        self.hook_mlp_out, self.hook_resid_post = HookPoint(), HookPoint()
-        self.layout = cfg.block.build(cfg, layer)
+        self.hook_attn_out = HookPoint()
+        mlp = cfg.mlp.build(cfg, layer)  # None for mlp="none": the block is attention-only
+        if mlp is not None:
+            self.hook_resid_mid = HookPoint()
+            self.ln2, self.ln2_out = norm(has_in_norm), norm(self.placement.norm_out)
+            self.hook_mlp_out = HookPoint()
+        self.mlp = mlp
+        self.hook_resid_post = HookPoint()
+        # Layouts compose two sublayers; with one there is nothing to compose.
+        self.layout = cfg.block.build(cfg, layer) if mlp is not None else None
 
     def forward(
         self, resid: Float[Tensor, "batch pos d_model"], ctx
     ) -> Float[Tensor, "batch pos d_model"]:
-        return self.layout(self, self.hook_resid_pre(resid), ctx.at_layer(self.layer))
+        resid, ctx = self.hook_resid_pre(resid), ctx.at_layer(self.layer)
+        if self.layout is None:
+            return self.hook_resid_post(self.residual_step(resid, "attn", ctx))
+        return self.layout(self, resid, ctx)
 
     def _parts(
         self, sublayer: str
     ) -> tuple[nn.Module, nn.Module | None, nn.Module | None, HookPoint]:
         if sublayer == "attn":
             return self.attn, self.ln1, self.ln1_out, self.hook_attn_out
+        if sublayer == "mlp" and self.mlp is None:
+            raise ValueError(f"blocks.{self.layer} has no MLP (mlp='none'): it is attention-only")
         if sublayer == "mlp":
             return self.mlp, self.ln2, self.ln2_out, self.hook_mlp_out
         raise ValueError(f"Unknown sublayer {sublayer!r}: 'attn' or 'mlp'")

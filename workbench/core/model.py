@@ -232,6 +232,14 @@ class Model(HookedModule):
     ) -> dict[str, tuple[str, ...]]:
         """The statistics `stats` by family, checked against what this model supports (and
         the MLP threshold they need): errors come before any work starts."""
+        no_mlp = [layer for layer, block in enumerate(self.blocks) if block.mlp is None]
+        wanted = [stats] if isinstance(stats, str) else stats
+        asked = [str(s) for s in wanted if str(s).startswith("mlp.")]
+        if no_mlp and asked:
+            raise ValueError(
+                f"{asked} asked of a model whose layers {no_mlp} have no MLP (mlp='none'); "
+                "ask for attention statistics only"
+            )
         request = parse_request(stats, self.supported_stats())
         if "mlp" in request:
             self.check_mlp_threshold(mlp_threshold)
