@@ -1,0 +1,221 @@
+"""Activation patching sweeps, many patched forwards per batched pass.
+
+A *site* names what one patch replaces: the residual stream at one layer and position
+(`"resid"`: `blocks.{l}.hook_resid_pre`), a sublayer output at one layer and position
+(`"attn_out"`, `"mlp_out"`), one head's output `hook_z` at every position (`"head"`) or at
+one position (`"head_pos"`). A sweep runs the corrupted tokens once per patch with the clean
+activation copied in at that patch, and reports `metric(logits)` for each patch.
+
+Instead of one forward per patch, `P` patches run together: the corrupted batch is repeated
+`P` times (`[P * batch, pos]`) and each hook copies the clean activation into the rows of the
+patches that touch its layer, through a boolean mask. `P` comes from a memory budget (or
+`patches_per_pass`). The metric sees each patch's `[batch, pos, d_vocab]` logits, exactly
+as an unbatched run would give them.
+
+Example:
+    >>> metric = lambda logits: logits[:, -1, 7].mean() - logits[:, -1, 3].mean()
+    >>> values = activation_patching(model, clean, corrupted, metric, site="head")
+    >>> values.shape          # [layer, head]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import torch
+from jaxtyping import Bool, Float, Int
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from workbench.analysis.runner import model_device
+from workbench.core.registry import suggest
+
+Metric = Callable[[Float[Tensor, "batch pos d_vocab"]], Float[Tensor, ""]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Site:
+    """What a patch replaces: `hook` (with `{layer}`) and the axes that index the patches."""
+
+    hook: str
+    axes: tuple[str, ...]
+
+    def hook_name(self, layer: int) -> str:
+        return self.hook.format(layer=layer)
+
+
+SITES = {
+    "resid": Site("blocks.{layer}.hook_resid_pre", ("layer", "pos")),
+    "attn_out": Site("blocks.{layer}.hook_attn_out", ("layer", "pos")),
+    "mlp_out": Site("blocks.{layer}.hook_mlp_out", ("layer", "pos")),
+    "head": Site("blocks.{layer}.attn.hook_z", ("layer", "head")),
+    "head_pos": Site("blocks.{layer}.attn.hook_z", ("layer", "pos", "head")),
+}
+
+
+def get_site(site: str) -> Site:
+    if site not in SITES:
+        raise ValueError(f"Unknown patching site {site!r}. {suggest(site, list(SITES))}")
+    return SITES[site]
+
+
+def sweep_shape(model: Any, site: str, n_pos: int) -> tuple[int, ...]:
+    """The result's shape: one entry per patch, along the site's axes."""
+    sizes = {"layer": model.cfg.n_layers, "pos": n_pos, "head": model.cfg.n_heads}
+    return tuple(sizes[axis] for axis in get_site(site).axes)
+
+
+def patch_mask(
+    site: str, index: tuple[int, ...], act_shape: tuple[int, ...]
+) -> Bool[Tensor, "..."]:
+    """Where patch `index` = (layer, ...) replaces one example's activation `act_shape`
+    (`[pos, d_model]` or `[pos, head, d_head]`), as a mask broadcastable to it."""
+    mask = torch.zeros(act_shape[:-1] + (1,), dtype=torch.bool)
+    axes = get_site(site).axes
+    where = dict(zip(axes, index, strict=True))
+    if site == "head":
+        mask[:, where["head"]] = True
+    elif site == "head_pos":
+        mask[where["pos"], where["head"]] = True
+    else:
+        mask[where["pos"]] = True
+    return mask
+
+
+def check_pair(clean: Int[Tensor, "batch pos"], corrupted: Int[Tensor, "batch pos"]) -> None:
+    if clean.shape != corrupted.shape:
+        raise ValueError(
+            f"clean tokens {list(clean.shape)} and corrupted tokens {list(corrupted.shape)} "
+            "must have the same shape: a patch copies position p of one into position p of "
+            "the other"
+        )
+
+
+def metric_value(metric: Metric, logits: Tensor) -> Tensor:
+    """`metric(logits)` as a 0-dim float tensor; anything else is an error naming the shape."""
+    value = metric(logits)
+    if not isinstance(value, Tensor) or value.dim() != 0:
+        shape = list(value.shape) if isinstance(value, Tensor) else type(value).__name__
+        raise ValueError(
+            f"the patching metric must return a 0-dim tensor (e.g. a mean over the batch), "
+            f"got {shape}"
+        )
+    return value
+
+
+def bytes_per_row(model: Any, n_pos: int, element_size: int = 4) -> int:
+    """A rough upper estimate of the memory one sequence's forward takes without gradients:
+    logits (and the metric's log-softmax), a few residual-stream temporaries, the MLP
+    hidden layer and one layer's attention scores."""
+    cfg = model.cfg
+    d_mlp = cfg.d_mlp if any(b.mlp is not None for b in model.blocks) else 0
+    per_pos = 2 * cfg.d_vocab + 12 * cfg.d_model + 2 * d_mlp + 2 * cfg.n_heads * n_pos
+    return element_size * n_pos * per_pos
+
+
+def patches_per_pass_for(model: Any, batch: int, n_pos: int, memory_budget: int) -> int:
+    """How many patches fit in one pass of `memory_budget` bytes (at least 1)."""
+    if memory_budget <= 0:
+        raise ValueError(f"memory_budget must be > 0 bytes, got {memory_budget}")
+    return max(1, memory_budget // (bytes_per_row(model, n_pos) * batch))
+
+
+def _patch_hooks(
+    model: Any, site: str, chunk: Sequence[tuple[int, ...]], clean_acts: dict[int, Tensor]
+) -> list[tuple[str, Callable]]:
+    """One hook per layer the chunk touches; row block `i` of the repeated batch gets the
+    clean activation where patch `chunk[i]` says, its own activation elsewhere."""
+    hooks = []
+    for layer in sorted({index[0] for index in chunk}):
+        clean = clean_acts[layer]  # [batch, pos, ...]
+        masks = torch.stack(
+            [
+                patch_mask(site, index, tuple(clean.shape[1:]))
+                if index[0] == layer
+                else torch.zeros(tuple(clean.shape[1:-1]) + (1,), dtype=torch.bool)
+                for index in chunk
+            ]
+        ).to(clean.device)  # [patch, pos, ..., 1]
+
+        def patch(act: Tensor, hook: Any, clean=clean, masks=masks) -> Tensor:
+            rows = act.reshape(len(masks), *clean.shape)  # [patch, batch, pos, ...]
+            return torch.where(masks[:, None], clean[None], rows).reshape(act.shape)
+
+        hooks.append((get_site(site).hook_name(layer), patch))
+    return hooks
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@contextlib.contextmanager
+def eval_mode(model: Any) -> Iterator[None]:
+    """The model in eval mode inside (no dropout in a sweep), its own mode restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def clean_activations(model: Any, clean: Tensor, site: str) -> tuple[Tensor, dict[int, Tensor]]:
+    """Clean logits and the site's clean activation at every layer (checks the hook names)."""
+    names = [get_site(site).hook_name(layer) for layer in range(model.cfg.n_layers)]
+    logits, cache = model.run_with_cache(clean, names_filter=names)
+    return logits, {layer: cache[name] for layer, name in enumerate(names)}
+
+
+@torch.no_grad()
+def activation_patching(
+    model: Any,
+    clean: Int[Tensor, "batch pos"],
+    corrupted: Int[Tensor, "batch pos"],
+    metric: Metric,
+    site: str = "resid",
+    *,
+    patches_per_pass: int | None = None,
+    memory_budget: int = 2**30,
+    progress: bool = True,
+) -> Float[Tensor, "..."]:
+    """`metric` of the corrupted run with each clean activation of `site` patched in, one
+    value per patch along the site's axes (`[layer, pos]`, `[layer, head]` or
+    `[layer, pos, head]`), float32 on the CPU."""
+    check_pair(clean, corrupted)
+    if patches_per_pass is not None and patches_per_pass < 1:
+        raise ValueError(f"patches_per_pass must be >= 1, got {patches_per_pass}")
+    device = model_device(model)
+    clean, corrupted = clean.to(device), corrupted.to(device)
+    batch = clean.shape[0]
+    per_pass = patches_per_pass or patches_per_pass_for(model, batch, clean.shape[1],
+                                                        memory_budget)  # fmt: skip
+    with eval_mode(model):
+        return _sweep(model, clean, corrupted, metric, site, per_pass, progress)
+
+
+def _sweep(model, clean, corrupted, metric, site, per_pass, progress) -> Tensor:
+    shape = sweep_shape(model, site, clean.shape[1])
+    _, clean_acts = clean_activations(model, clean, site)
+    batch = clean.shape[0]
+    indices = list(itertools.product(*(range(n) for n in shape)))
+    values = torch.empty(len(indices), dtype=torch.float32)
+    bar = tqdm(total=len(indices), desc=f"patching {site}", unit="patch",
+               disable=not progress or len(indices) <= per_pass)  # fmt: skip
+    done = 0
+    for chunk in _chunks(indices, per_pass):
+        repeated = corrupted.repeat(len(chunk), 1)
+        logits = model.run_with_hooks(
+            repeated, fwd_hooks=_patch_hooks(model, site, chunk, clean_acts)
+        )
+        for i, rows in enumerate(logits.split(batch)):
+            values[done + i] = metric_value(metric, rows).float().cpu()
+        done += len(chunk)
+        bar.update(len(chunk))
+    bar.close()
+    return values.reshape(shape)
