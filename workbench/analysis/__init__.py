@@ -10,7 +10,7 @@ Example:
 """
 
 # Built-in analyses register themselves on import.
-from workbench.analysis import entropy, overview  # (register themselves)
+from workbench.analysis import entropy, overview, patching  # (register themselves)
 from workbench.analysis.display import display_static
 from workbench.analysis.fingerprint import fingerprint_tokens
 from workbench.analysis.metadata import ResultMetadata
@@ -35,6 +35,7 @@ __all__ = [
     "fingerprint_tokens",
     "get_analysis",
     "overview",
+    "patching",
     "prepare_tokens",
     "register_analysis",
     "registered_analyses",

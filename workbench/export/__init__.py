@@ -4,7 +4,7 @@
 """
 
 # Figure modules register themselves with `figure` on import.
-from workbench.export import entropy, overview  # noqa: F401  (register their figures)
+from workbench.export import entropy, overview, patching  # noqa: F401  (register their figures)
 from workbench.export.figures import (
     ChromiumNotFoundError,
     chromium_path,

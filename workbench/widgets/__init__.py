@@ -8,7 +8,7 @@ Example:
 """
 
 # View modules register themselves with `view` on import.
-from workbench.widgets import entropy, overview  # noqa: F401  (register their views)
+from workbench.widgets import entropy, overview, patching  # noqa: F401  (register their views)
 from workbench.widgets._arrays import decode_array, encode_array
 from workbench.widgets._base import WorkbenchWidget
 from workbench.widgets.attention import (
