@@ -6,11 +6,12 @@ A *site* names what one patch replaces: the residual stream at one layer and pos
 one position (`"head_pos"`). A sweep runs the corrupted tokens once per patch with the clean
 activation copied in at that patch, and reports `metric(logits)` for each patch.
 
-Instead of one forward per patch, `P` patches run together: the corrupted batch is repeated
-`P` times (`[P * batch, pos]`) and each hook copies the clean activation into the rows of the
-patches that touch its layer, through a boolean mask. `P` comes from a memory budget (or
-`patches_per_pass`). The metric sees each patch's `[batch, pos, d_vocab]` logits, exactly
-as an unbatched run would give them.
+Instead of one forward per patch, `P` patches of one layer run together: the corrupted batch
+is repeated `P` times (`[P * batch, pos]`) and the layer's hook copies the clean activation
+into each patch's rows through a boolean mask. Blocks before the patched layer are not run
+again: the pass starts from the corrupted run's input of that block. `P` comes from a
+memory budget (or `patches_per_pass`). The metric sees each patch's `[batch, pos, d_vocab]`
+logits, exactly as an unbatched run would give them.
 
 Example:
     >>> metric = lambda logits: logits[:, -1, 7].mean() - logits[:, -1, 3].mean()
@@ -202,20 +203,41 @@ def activation_patching(
 def _sweep(model, clean, corrupted, metric, site, per_pass, progress) -> Tensor:
     shape = sweep_shape(model, site, clean.shape[1])
     _, clean_acts = clean_activations(model, clean, site)
+    starts = _corrupted_block_inputs(model, corrupted)
     batch = clean.shape[0]
-    indices = list(itertools.product(*(range(n) for n in shape)))
+    indices = list(itertools.product(*(range(n) for n in shape)))  # layer-major
     values = torch.empty(len(indices), dtype=torch.float32)
     bar = tqdm(total=len(indices), desc=f"patching {site}", unit="patch",
                disable=not progress or len(indices) <= per_pass)  # fmt: skip
     done = 0
-    for chunk in _chunks(indices, per_pass):
-        repeated = corrupted.repeat(len(chunk), 1)
-        logits = model.run_with_hooks(
-            repeated, fwd_hooks=_patch_hooks(model, site, chunk, clean_acts)
-        )
-        for i, rows in enumerate(logits.split(batch)):
-            values[done + i] = metric_value(metric, rows).float().cpu()
-        done += len(chunk)
-        bar.update(len(chunk))
+    for layer, group in itertools.groupby(indices, key=lambda index: index[0]):
+        for chunk in _chunks(list(group), per_pass):
+            hooks = _patch_hooks(model, site, chunk, clean_acts)
+            resid = starts[layer].repeat(len(chunk), 1, 1)
+            with model.hooks(fwd_hooks=hooks):
+                logits = _forward_from(model, layer, resid, corrupted.repeat(len(chunk), 1))
+            for i, rows in enumerate(logits.split(batch)):
+                values[done + i] = metric_value(metric, rows).float().cpu()
+            done += len(chunk)
+            bar.update(len(chunk))
     bar.close()
     return values.reshape(shape)
+
+
+def _corrupted_block_inputs(model: Any, corrupted: Tensor) -> list[Tensor]:
+    """The corrupted run's `resid_pre` of every block: a patch at layer l leaves the blocks
+    before l as they were, so its forward starts at block l from here."""
+    names = [f"blocks.{layer}.hook_resid_pre" for layer in range(model.cfg.n_layers)]
+    _, cache = model.run_with_cache(corrupted, names_filter=names)
+    return [cache[name] for name in names]
+
+
+def _forward_from(model: Any, layer: int, resid: Tensor, tokens: Tensor) -> Tensor:
+    """`Model._forward` from block `layer` on, given that block's input (the tail of the
+    same loop: blocks, final norm, unembedding; the tests compare it with full forwards)."""
+    ctx = model._context(tokens, None, None)
+    for block in model.blocks[layer:]:
+        resid = block(resid, ctx)
+    if model.ln_final is not None:
+        resid = model.ln_final(resid)
+    return resid if model.unembed is None else model.unembed(resid)
