@@ -12,18 +12,20 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from workbench.analysis.patching import TITLES, PatchingResult, as_matrix, shown_values
+from workbench.analysis.patching import PatchingResult, as_matrix, shown_values
 from workbench.export.registry import figure
 from workbench.export.style import plotly_text
+
+SHORT = {"patching": "activation patching", "attribution": "AtP estimate"}
 
 
 @figure.register(PatchingResult)
 def patching_figure(result: PatchingResult) -> go.Figure:
     methods = result.methods
-    panels = [TITLES[m] for m in methods]
+    panels = [SHORT[m] for m in methods]
     if len(methods) == 2:
-        panels.append(f"AtP vs patching (r = {result.pearson_r:.3f})")
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=panels, horizontal_spacing=0.1)
+        panels.append(f"AtP vs patching, r = {result.pearson_r:.3f}")
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=panels, horizontal_spacing=0.14)
     shown = {m: shown_values(result, m) for m in methods}
     bound = max(float(np.nanmax(np.abs(v.double().numpy()))) for v, _ in shown.values()) or 1.0
     for col, method in enumerate(methods, start=1):
@@ -37,8 +39,8 @@ def patching_figure(result: PatchingResult) -> go.Figure:
                                  showscale=col == 1, colorbar={"title": {"text": label}}),
                       row=1, col=col)  # fmt: skip
         fig.update_xaxes(title_text=grid["col_axis"], type="category", row=1, col=col)
-        fig.update_yaxes(title_text=grid["row_axis"], type="category", autorange="reversed",
-                         row=1, col=col)  # fmt: skip
+        fig.update_yaxes(title_text=grid["row_axis"] if col == 1 else None, type="category",
+                         autorange="reversed", row=1, col=col)  # fmt: skip
     if len(methods) == 2:
         _agreement(fig, result, col=3)
     fig.update_layout(meta={"model_name": result.metadata.model_name})
@@ -53,5 +55,5 @@ def _agreement(fig: go.Figure, result: PatchingResult, col: int) -> None:
                   row=1, col=col)  # fmt: skip
     fig.add_trace(go.Scatter(x=[low, high], y=[low, high], mode="lines", line_dash="dash",
                              line_color="gray", showlegend=False), row=1, col=col)  # fmt: skip
-    fig.update_xaxes(title_text=f"patched {result.metric_name}", row=1, col=col)
+    fig.update_xaxes(title_text="patched metric", row=1, col=col)
     fig.update_yaxes(title_text="AtP estimate", row=1, col=col)
