@@ -164,3 +164,19 @@ def test_bad_inputs_are_named() -> None:
     attn_only = Model(CFG.replace(mlp="none"))
     with pytest.raises(KeyError, match="blocks.0.hook_mlp_out"):
         attribution_patching(attn_only, clean, corrupted, logit_diff, site="mlp_out")
+
+
+def test_memory_budget_sets_the_patches_per_pass() -> None:
+    from workbench.analysis.patching_sweep import bytes_per_row, patches_per_pass_for
+
+    model = Model(CFG)
+    row = bytes_per_row(model, n_pos=6)
+    assert patches_per_pass_for(model, batch=2, n_pos=6, memory_budget=10 * row) == 5
+    assert patches_per_pass_for(model, batch=2, n_pos=6, memory_budget=1) == 1  # at least one
+    with pytest.raises(ValueError, match="memory_budget must be > 0"):
+        patches_per_pass_for(model, batch=2, n_pos=6, memory_budget=0)
+    clean, corrupted = pair()
+    small = activation_patching(model.eval(), clean, corrupted, logit_diff, "head",
+                                memory_budget=3 * 2 * row, progress=False)  # fmt: skip
+    expected = one_at_a_time(model, clean, corrupted, logit_diff, "head")
+    torch.testing.assert_close(small, expected, atol=1e-5, rtol=1e-5)
