@@ -9,7 +9,7 @@ from workbench import Model, ModelConfig
 from workbench.analysis.patching_atp import attribution_patching, pearson_r
 from workbench.analysis.patching_sweep import activation_patching
 
-CFG = ModelConfig(d_model=32, n_layers=2, n_heads=4, d_vocab=20, n_ctx=16, seed=1)
+CFG = ModelConfig(d_model=32, n_layers=2, n_heads=4, d_vocab=20, n_ctx=16, seed=1, init_range=0.1)
 SITES = {
     "resid": "blocks.{}.hook_resid_pre",
     "attn_out": "blocks.{}.hook_attn_out",
@@ -180,3 +180,18 @@ def test_memory_budget_sets_the_patches_per_pass() -> None:
                                 memory_budget=3 * 2 * row, progress=False)  # fmt: skip
     expected = one_at_a_time(model, clean, corrupted, logit_diff, "head")
     torch.testing.assert_close(small, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [{"block": "parallel"}, {"norm_placement": "post"}, {"mlp": "none", "position": "rotary"},
+     {"attention": "gated", "mlp": "swiglu"}],
+    ids=["parallel", "post-ln", "attn-only-rotary", "gated-swiglu"],
+)  # fmt: skip
+def test_one_position_head_patches_hold_for_block_variants(variant) -> None:
+    """`head_pos` runs the patched block on one position: exact for every block layout."""
+    model = Model(CFG.replace(**variant)).eval()
+    clean, corrupted = pair()
+    got = activation_patching(model, clean, corrupted, logit_diff, "head_pos", progress=False)
+    expected = one_at_a_time(model, clean, corrupted, logit_diff, "head_pos")
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

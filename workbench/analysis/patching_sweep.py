@@ -203,7 +203,7 @@ def activation_patching(
 def _sweep(model, clean, corrupted, metric, site, per_pass, progress) -> Tensor:
     shape = sweep_shape(model, site, clean.shape[1])
     _, clean_acts = clean_activations(model, clean, site)
-    starts = _corrupted_block_inputs(model, corrupted)
+    corrupted_run = CorruptedRun.of(model, corrupted, site)
     batch = clean.shape[0]
     indices = list(itertools.product(*(range(n) for n in shape)))  # layer-major
     values = torch.empty(len(indices), dtype=torch.float32)
@@ -212,10 +212,13 @@ def _sweep(model, clean, corrupted, metric, site, per_pass, progress) -> Tensor:
     done = 0
     for layer, group in itertools.groupby(indices, key=lambda index: index[0]):
         for chunk in _chunks(list(group), per_pass):
-            hooks = _patch_hooks(model, site, chunk, clean_acts)
-            resid = starts[layer].repeat(len(chunk), 1, 1)
-            with model.hooks(fwd_hooks=hooks):
-                logits = _forward_from(model, layer, resid, corrupted.repeat(len(chunk), 1))
+            if site == "head_pos":
+                logits = _one_position_patches(model, layer, chunk, clean_acts, corrupted_run)
+            else:
+                hooks = _patch_hooks(model, site, chunk, clean_acts)
+                resid = corrupted_run.resid_pre[layer].repeat(len(chunk), 1, 1)
+                with model.hooks(fwd_hooks=hooks):
+                    logits = _forward_from(model, layer, resid, corrupted_run.repeated(chunk))
             for i, rows in enumerate(logits.split(batch)):
                 values[done + i] = metric_value(metric, rows).float().cpu()
             done += len(chunk)
@@ -224,12 +227,58 @@ def _sweep(model, clean, corrupted, metric, site, per_pass, progress) -> Tensor:
     return values.reshape(shape)
 
 
-def _corrupted_block_inputs(model: Any, corrupted: Tensor) -> list[Tensor]:
-    """The corrupted run's `resid_pre` of every block: a patch at layer l leaves the blocks
-    before l as they were, so its forward starts at block l from here."""
-    names = [f"blocks.{layer}.hook_resid_pre" for layer in range(model.cfg.n_layers)]
-    _, cache = model.run_with_cache(corrupted, names_filter=names)
-    return [cache[name] for name in names]
+@dataclasses.dataclass(frozen=True)
+class CorruptedRun:
+    """What the patched passes reuse from the unpatched corrupted run: every block's input
+    and output (a patch at layer l leaves the blocks before l as they were, so its pass
+    starts at block l) and, for `head_pos`, every layer's `hook_z`."""
+
+    tokens: Tensor
+    resid_pre: list[Tensor]
+    resid_post: list[Tensor]
+    z: list[Tensor] | None
+
+    @classmethod
+    def of(cls, model: Any, corrupted: Tensor, site: str) -> CorruptedRun:
+        layers = range(model.cfg.n_layers)
+        pre = [f"blocks.{layer}.hook_resid_pre" for layer in layers]
+        post = [f"blocks.{layer}.hook_resid_post" for layer in layers]
+        z = [f"blocks.{layer}.attn.hook_z" for layer in layers] if site == "head_pos" else []
+        _, cache = model.run_with_cache(corrupted, names_filter=pre + post + z)
+        return cls(corrupted, [cache[n] for n in pre], [cache[n] for n in post],
+                   [cache[n] for n in z] or None)  # fmt: skip
+
+    def repeated(self, chunk: Sequence) -> Tensor:
+        return self.tokens.repeat(len(chunk), 1)
+
+
+def _one_position_patches(
+    model: Any, layer: int, chunk: Sequence[tuple[int, ...]], clean_acts: dict[int, Tensor],
+    run: CorruptedRun,
+) -> Tensor:  # fmt: skip
+    """Logits of `head_pos` patches (layer, pos, head) of one layer. Within the patched
+    block, everything after `hook_z` (output projection, residual adds, norms, MLP) works
+    position by position, so only the patched position changes there: the block runs on
+    that one position (its `hook_z` replaced by the patched value, its attention therefore
+    unused), the result replaces that position of the corrupted block output, and the
+    blocks after it run on the whole sequence."""
+    n, batch = len(chunk), run.tokens.shape[0]
+    pos = torch.tensor([index[1] for index in chunk], device=run.tokens.device)
+    heads = torch.tensor([index[2] for index in chunk], device=run.tokens.device)
+    patches = torch.arange(n, device=pos.device)
+    z = run.z[layer][:, pos].transpose(0, 1).clone()  # [patch, batch, head, d_head]
+    z[patches, :, heads] = clean_acts[layer][:, pos].transpose(0, 1)[patches, :, heads]
+    x = run.resid_pre[layer][:, pos].transpose(0, 1).reshape(n * batch, 1, -1)
+
+    def patched_z(act: Tensor, hook: Any) -> Tensor:
+        return z.reshape(act.shape).to(act.dtype)
+
+    one = model._context(run.tokens.repeat(n, 1)[:, :1], None, None)
+    with model.hooks(fwd_hooks=[(f"blocks.{layer}.attn.hook_z", patched_z)]):
+        out = model.blocks[layer](x, one)[:, 0]  # [patch * batch, d_model]
+    resid = run.resid_post[layer].repeat(n, 1, 1)
+    resid[torch.arange(n * batch, device=pos.device), pos.repeat_interleave(batch)] = out
+    return _forward_from(model, layer + 1, resid, run.repeated(chunk))
 
 
 def _forward_from(model: Any, layer: int, resid: Tensor, tokens: Tensor) -> Tensor:
