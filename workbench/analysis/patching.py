@@ -187,7 +187,7 @@ def compute(
     methods: Sequence[str] = METHODS,
     metric_name: str = "metric",
     patches_per_pass: int | None = None,
-    memory_budget: int = 2**30,
+    memory_budget: int | None = None,
     progress: bool = True,
 ) -> PatchingResult:
     """Patch every `site` of `corrupted` with `clean` (default: the induction task of
