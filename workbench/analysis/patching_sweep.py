@@ -9,8 +9,9 @@ activation copied in at that patch, and reports `metric(logits)` for each patch.
 Instead of one forward per patch, `P` patches of one layer run together: the corrupted batch
 is repeated `P` times (`[P * batch, pos]`) and the layer's hook copies the clean activation
 into each patch's rows through a boolean mask. Blocks before the patched layer are not run
-again: the pass starts from the corrupted run's input of that block. `P` comes from a
-memory budget (or `patches_per_pass`). The metric sees each patch's `[batch, pos, d_vocab]`
+again: the pass starts from the corrupted run's input of that block, and for `head_pos`
+patches the patched block itself runs on the patched position only (see
+`_one_position_patches`). `P` comes from a memory budget (or `patches_per_pass`). The metric sees each patch's `[batch, pos, d_vocab]`
 logits, exactly as an unbatched run would give them.
 
 Example:
