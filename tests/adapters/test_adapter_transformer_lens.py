@@ -33,8 +33,9 @@ def bridge(**overrides) -> TransformerBridge:
         {},
         {"normalization_type": "RMS", "act_fn": "gelu_new"},
         {"positional_embedding_type": "rotary", "n_key_value_heads": 2},
+        {"attn_only": True},
     ],
-    ids=["ln-relu-learned", "rms-gelu", "rotary-gqa"],
+    ids=["ln-relu-learned", "rms-gelu", "rotary-gqa", "attn-only"],
 )
 def test_same_logits(overrides) -> None:
     tl = bridge(**overrides)

@@ -52,7 +52,7 @@ def _config(tl) -> ModelConfig:
     if norm not in _NORMS:
         raise NotImplementedError(f"normalization_type {tl.normalization_type!r}: only LN and RMS")
     act = (tl.act_fn or "gelu").lower()
-    if act not in _ACTS or tl.gated_mlp or tl.attn_only:
+    if act not in _ACTS or tl.gated_mlp:
         raise NotImplementedError(f"act_fn {act!r} (gated={tl.gated_mlp}): only relu/gelu MLPs")
     for cap in ("attn_scores_soft_cap", "output_logits_soft_cap"):
         if float(getattr(tl, cap)) > 0:
@@ -70,7 +70,7 @@ def _config(tl) -> ModelConfig:
         n_ctx=tl.n_ctx,
         n_kv_heads=tl.n_key_value_heads or tl.n_heads,
         norm=_NORMS[norm],
-        mlp=_ACTS[act],
+        mlp="none" if tl.attn_only else _ACTS[act],
         position="learned"
         if kind == "standard"
         else {"name": "rotary", "rotary_dim": tl.rotary_dim},
@@ -99,7 +99,8 @@ def _state(native, cfg: ModelConfig) -> dict[str, Tensor]:
     for i, layer in enumerate(native.layers):
         p = f"blocks.{i}"
         _norm(state, f"{p}.ln1", layer.ln1)
-        _norm(state, f"{p}.ln2", layer.ln2)
+        if cfg.mlp.name != "none":  # attn_only: no ln2, no MLP
+            _norm(state, f"{p}.ln2", layer.ln2)
         attn = layer.attn
         for name, lin, heads, rotate in (
             ("Q", attn.q, h, True),
@@ -111,9 +112,11 @@ def _state(native, cfg: ModelConfig) -> dict[str, Tensor]:
             state[f"{p}.attn.b_{name}"] = b[..., perm] if rotate else b
         state[f"{p}.attn.W_O"] = split_heads_out(attn.o.weight, h)
         state[f"{p}.attn.b_O"] = attn.o.bias
-        mlp = layer.mlp
-        state[f"{p}.mlp.W_in"], state[f"{p}.mlp.b_in"] = mlp.fc_in.weight.T, mlp.fc_in.bias
-        state[f"{p}.mlp.W_out"], state[f"{p}.mlp.b_out"] = mlp.fc_out.weight.T, mlp.fc_out.bias
+        if cfg.mlp.name != "none":
+            mlp = layer.mlp
+            state[f"{p}.mlp.W_in"], state[f"{p}.mlp.b_in"] = mlp.fc_in.weight.T, mlp.fc_in.bias
+            state[f"{p}.mlp.W_out"] = mlp.fc_out.weight.T
+            state[f"{p}.mlp.b_out"] = mlp.fc_out.bias
     return {k: v.detach() for k, v in state.items()}
 
 

@@ -12,7 +12,7 @@ Example:
 # Built-in analyses register themselves on import; the import order is the report's order.
 # isort: off
 from workbench.analysis import overview, entropy, sparsity
-from workbench.analysis import logit_lens, logit_attribution, bigram, diagrams
+from workbench.analysis import logit_lens, logit_attribution, bigram, patching, diagrams
 
 # isort: on
 from workbench.analysis.display import display_static
@@ -43,6 +43,7 @@ __all__ = [
     "fingerprint_tokens",
     "get_analysis",
     "overview",
+    "patching",
     "prepare_tokens",
     "register_analysis",
     "registered_analyses",

@@ -106,6 +106,8 @@ def block_diagram(block: nn.Module, prefix: str, ctx: PartContext, label: str = 
         body = _macaron(block, prefix, x, ctx)
     elif isinstance(block.layout, GatedResidualLayout):
         body = [_gated_step(block, w, prefix, x, ctx) for w in ("attn", "mlp")]
+    elif block.mlp is None:  # attention-only (mlp="none"): one residual step, no resid_mid
+        body = _residual(block, "attn", prefix, x, ctx, f"{prefix}.hook_resid_post")
     else:
         body = _residual(block, "attn", prefix, x, ctx, f"{prefix}.hook_resid_mid")
         body += _residual(block, "mlp", prefix, body[-1].output, ctx, f"{prefix}.hook_resid_post")

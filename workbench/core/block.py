@@ -21,6 +21,8 @@ class Block(nn.Module):
 
     Norms are named as in TransformerLens (`ln1` before attention, `ln2` before the MLP; for
     post-LN they normalize the residual sum). Peri-LN adds `ln1_out`/`ln2_out` on the outputs.
+    An attention-only block (`mlp="none"`) has no MLP, no `ln2`, no `hook_mlp_out` and no
+    `hook_resid_mid` (it would equal `hook_resid_post`), as in TransformerLens's `attn_only`.
     """
 
     def __init__(self, cfg, layer: int) -> None:
@@ -40,25 +42,33 @@ class Block(nn.Module):
         # Registered in forward order, so `model.hook_names()` reads as the computation does
         # (a layout's own sublayers, e.g. macaron's first half-FFN, come first).
         self.hook_resid_pre = HookPoint()
-        self.layout = cfg.block.build(cfg, layer)
+        # Layouts compose two sublayers; an attention-only block (mlp="none") has one.
+        self.layout = cfg.block.build(cfg, layer) if mlp is not None else None
         self.ln1, self.ln1_out = norm(has_in_norm, attn), norm(self.placement.norm_out, attn)
         self.attn = attn
-        self.hook_attn_out, self.hook_resid_mid = HookPoint(), HookPoint()
-        self.ln2, self.ln2_out = norm(has_in_norm, mlp), norm(self.placement.norm_out, mlp)
+        self.hook_attn_out = HookPoint()
+        if mlp is not None:
+            self.hook_resid_mid = HookPoint()
+            self.ln2, self.ln2_out = norm(has_in_norm, mlp), norm(self.placement.norm_out, mlp)
+            self.hook_mlp_out = HookPoint()
         self.mlp = mlp
-        self.hook_mlp_out, self.hook_resid_post = HookPoint(), HookPoint()
+        self.hook_resid_post = HookPoint()
 
     def forward(
         self, resid: Float[Tensor, "batch pos d_model"], ctx
     ) -> Float[Tensor, "batch pos d_model"]:
-        ctx = ctx.at_layer(self.layer, self.positions)
-        return self.layout(self, self.hook_resid_pre(resid), ctx)
+        resid, ctx = self.hook_resid_pre(resid), ctx.at_layer(self.layer, self.positions)
+        if self.layout is None:
+            return self.hook_resid_post(self.residual_step(resid, "attn", ctx))
+        return self.layout(self, resid, ctx)
 
     def _parts(
         self, sublayer: str
     ) -> tuple[nn.Module, nn.Module | None, nn.Module | None, HookPoint]:
         if sublayer == "attn":
             return self.attn, self.ln1, self.ln1_out, self.hook_attn_out
+        if sublayer == "mlp" and self.mlp is None:
+            raise ValueError(f"blocks.{self.layer} has no MLP (mlp='none'): it is attention-only")
         if sublayer == "mlp":
             return self.mlp, self.ln2, self.ln2_out, self.hook_mlp_out
         raise ValueError(f"Unknown sublayer {sublayer!r}: 'attn' or 'mlp'")

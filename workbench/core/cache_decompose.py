@@ -173,7 +173,8 @@ class ResidDecompositionMixin:
                 continue
             parts.append(self[f"blocks.{index}.hook_resid_pre"])
             labels.append(f"{index}_pre")
-            if (incl_mid and index < layer) or (mlp_input and index == layer):
+            has_mid = self.model.blocks[index].mlp is not None  # mlp="none": no resid_mid
+            if has_mid and ((incl_mid and index < layer) or (mlp_input and index == layer)):
                 parts.append(self[f"blocks.{index}.hook_resid_mid"])
                 labels.append(f"{index}_mid")
         stack = torch.stack([apply_slice(p, pos_slice, -2) for p in parts])
@@ -213,6 +214,8 @@ class ResidDecompositionMixin:
                 parts.append(self[f"blocks.{index}.layout.hook_mlp_out"])
                 labels.append(f"{index}_layout_mlp_out")
             for kind in kinds:
+                if kind == "mlp" and self.model.blocks[index].mlp is None:
+                    continue  # attention-only layer (mlp="none"): no hook_mlp_out
                 parts.append(self[f"blocks.{index}.hook_{kind}_out"])
                 labels.append(f"{index}_{kind}_out")
         if mlp_input and "attn" in kinds:

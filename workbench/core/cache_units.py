@@ -38,7 +38,8 @@ def accumulated_bias(
     total = torch.zeros(model.cfg.d_model, dtype=w_e.dtype, device=w_e.device)
     for index in range(layer + (1 if mlp_input else 0)):
         total = total + _attention(model, index, "accumulated_bias")[0].b_O
-        if include_mlp_biases and index < layer:
+        has_mlp = model.blocks[index].mlp is not None  # mlp="none": no b_out
+        if include_mlp_biases and index < layer and has_mlp:
             total = total + _mlp(model, index, "accumulated_bias")[2]
     return total
 
@@ -229,13 +230,15 @@ class UnitDecompositionMixin:
         if fold_scale is not None and fold_scale[0] is None:
             fold_scale = None  # no norm reads this stream: nothing to apply
         project = project_output_onto
+        # Attention-only layers (mlp="none") have no neurons: they add nothing here.
+        with_mlp = [index for index in range(layer) if self.model.blocks[index].mlp is not None]
         parts = [
             self._neuron_terms(index, neuron_slice, pos_slice, project, fold_scale)
-            for index in range(layer)
+            for index in with_mlp
         ]
         labels = [
             f"L{index}N{int(n)}"
-            for index in range(layer)  # per layer: MatFormer widths, schedules of MLPs
+            for index in with_mlp  # per layer: MatFormer widths, schedules of MLPs
             for n in apply_slice(torch.arange(self._n_neurons(index)), _keep_dim(neuron_slice), 0)
         ]
         template = self._projected(self._stream_into(layer, pos_slice, mlp_input), project)

@@ -292,10 +292,21 @@ class Model(ModelViewsMixin, HookedModule):
             request = parse_request(stats, supported)
         except ValueError:
             self._raise_if_some_layers_lack(stats, per_layer)
+            self._raise_if_no_layer_has_an_mlp(stats)
             raise
         if "mlp" in request:
             self.check_mlp_threshold(mlp_threshold)
         return request
+
+    def _raise_if_no_layer_has_an_mlp(self, stats: Sequence[str]) -> None:
+        asked = [str(s) for s in ([stats] if isinstance(stats, str) else stats)]
+        asked = [s for s in asked if s.startswith("mlp.")]
+        no_mlp = [layer for layer, block in enumerate(self.blocks) if block.mlp is None]
+        if asked and len(no_mlp) == len(self.blocks):
+            raise ValueError(
+                f"{asked} asked of a model whose layers {no_mlp} have no MLP (mlp='none'); "
+                "ask for attention statistics only"
+            )
 
     def _raise_if_some_layers_lack(self, stats: Sequence[str], per_layer) -> None:
         """A clearer error when a statistic exists in some layers only (a hybrid)."""

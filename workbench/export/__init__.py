@@ -10,6 +10,7 @@ from workbench.export import (  # noqa: F401  (register their figures)
     entropy,
     logit,
     overview,
+    patching,
     sparsity,
 )
 from workbench.export.figures import (

@@ -88,6 +88,20 @@ class ReLU(VariantSpec):
 
 @MLP.register
 @dataclasses.dataclass(frozen=True)
+class NoMLP(VariantSpec):
+    """No MLP at all: attention-only blocks (`x + attn(x)`), the toy models of Elhage et al.
+    2021. `build` returns None; `Block` then has no `ln2`, `hook_mlp_out`, `hook_resid_mid`
+    or `mlp.*` hooks, and MLP statistics are refused."""
+
+    name: ClassVar[str] = "none"
+    paper: ClassVar[str] = "Elhage et al. 2021, A Mathematical Framework for Transformer Circuits"
+
+    def build(self, cfg, layer=None) -> None:
+        return None
+
+
+@MLP.register
+@dataclasses.dataclass(frozen=True)
 class GELU(VariantSpec):
     """GELU; `approximate="tanh"` is GPT-2's `gelu_new`, `"none"` is BERT's exact erf form."""
 

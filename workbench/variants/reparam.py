@@ -90,7 +90,7 @@ class SigmaReparam(Reparam):
 
     def apply(self, model: nn.Module) -> None:
         for block in model.blocks:
-            for module in (block.attn, block.mlp):
+            for module in (m for m in (block.attn, block.mlp) if m is not None):
                 for name, param in list(module.named_parameters(recurse=False)):
                     if param.dim() >= 2 and name.startswith("W_"):
                         rescale = SpectralRescale(param, _as_map(name))

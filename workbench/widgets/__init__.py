@@ -14,6 +14,7 @@ from workbench.widgets import (  # noqa: F401  (register their views)
     entropy,
     logit,
     overview,
+    patching,
     sparsity,
 )
 from workbench.widgets._arrays import decode_array, encode_array
