@@ -98,6 +98,17 @@ def triton_cell(model: Model, family: str) -> str:
     return f"yes (`{kernel.name}`, stats path)" if kernel is not None else "no"
 
 
+def diagram_cell(model: Model) -> str:
+    """Whether `diagrams.compute` draws the model with a rule for every box (a module class
+    without a rule becomes a box of kind "unknown")."""
+    from workbench.analysis import diagrams
+
+    root = diagrams.compute(model, seq_len=8).root
+    kinds = [node.kind for node in root.walk()]
+    unknown = kinds.count("unknown")
+    return f"yes ({len(kinds)} nodes)" if not unknown else f"NO ({unknown} unknown)"
+
+
 def probe(cfg: ModelConfig, family: str, steps: int) -> dict[str, str]:
     model = Model(cfg)
     first, last = train(model, steps)
@@ -107,6 +118,7 @@ def probe(cfg: ModelConfig, family: str, steps: int) -> dict[str, str]:
         "hooks": fired_hooks(model, family),
         "stats": stats_cell(model),
         "triton": triton_cell(model, family),
+        "diagram": diagram_cell(model),
     }
 
 
@@ -125,7 +137,8 @@ def variant_rows(steps: int) -> list[str]:
         cell = probe(BASE.replace(**{FIELDS[family]: name}), family, steps)
         rows.append(
             f"| {family} | `{name}` | {options(spec_type)} | {spec_type.paper or '-'} | "
-            f"{cell['trains']} | {cell['hooks']} | {cell['stats']} | {cell['triton']} | no |"
+            f"{cell['trains']} | {cell['hooks']} | {cell['stats']} | {cell['triton']} | "
+            f"{cell['diagram']} |"
         )
     return rows
 
@@ -156,7 +169,8 @@ memorizes the batch).
 MLP statistics from `workbench.core.stats.mlp_stats`). "Triton kernel" = the attention
 statistics path has a Triton kernel of that kind (tested under `TRITON_INTERPRET=1`; the GPU
 tests exist but no GPU has run them yet); the plain forward of every variant is PyTorch.
-Circuit diagrams (Abbott 2024) are not generated for any variant yet.
+"circuit diagram" = `workbench.analysis.diagrams.compute` draws the model with a drawing rule
+for every box (docs/diagrams.md), with the diagram's number of nodes.
 
 ## Choosing a variant
 

@@ -81,6 +81,21 @@ def test_head_attribution_is_the_plain_formula() -> None:
     torch.testing.assert_close(result.head_attr[1, 2].double(), expected, atol=1e-5, rtol=0)
 
 
+def test_attention_only_model_keeps_its_head_attributions() -> None:
+    """mlp="none": per-head shares exist (and add up to each layer's attention term),
+    neurons are absent with the reason."""
+    model = tiny(mlp="none")
+    with torch.no_grad():
+        for block in model.blocks:
+            block.attn.b_O.zero_()  # then a layer's attention term is its heads' sum
+    result = logit_attribution.compute(model, TEXT, position=5, answer="d", wrong="x")
+    assert result.neuron_attr is None and "have no MLP" in result.unit_note
+    assert result.head_attr.shape == (model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        component = result.component_attr[result.component_labels.index(f"{layer}_attn_out")]
+        torch.testing.assert_close(result.head_attr[layer].sum(), component, atol=1e-5, rtol=0)
+
+
 def test_attribution_defaults_and_refusals() -> None:
     model = tiny()
     result = logit_attribution.compute(model, TEXT)

@@ -64,20 +64,31 @@ def _answer_and_wrong(model, logits: Tensor, answer: Any, wrong: Any) -> tuple[i
 
 
 def _unit_attrs(cache, position: int, args: dict) -> tuple[Tensor | None, Tensor | None, str]:
-    """Per-head `[layer, head]` and per-neuron `[layer, neuron]` shares, or why not."""
+    """Per-head `[layer, head]` and per-neuron `[layer, neuron]` shares, or why not (each
+    on its own: an attention-only model still gets its heads)."""
     cfg = cache.model.cfg
+    notes = []
     try:
         heads = cache.stack_head_results(pos_slice=position)
-        head_attr = cache.logit_attrs(heads, **args).reshape(cfg.n_layers, cfg.n_heads)
+        head_attr = cache.logit_attrs(heads, **args).reshape(cfg.n_layers, cfg.n_heads).cpu()
+    except DecompositionError as err:
+        head_attr = None
+        notes.append(str(err))
+    without = [f"blocks.{i}" for i, block in enumerate(cache.model.blocks) if block.mlp is None]
+    if without:
+        return head_attr, None, "; ".join([*notes, f"no neurons: {', '.join(without)} have no MLP"])
+    try:
         neurons = [
             cache.logit_attrs(
                 cache.get_neuron_results(layer, pos_slice=position).movedim(-2, 0), **args
             )  # fmt: skip
             for layer in range(cfg.n_layers)
         ]
-        return head_attr.cpu(), torch.stack(neurons)[..., 0].cpu(), ""
+        neuron_attr = torch.stack(neurons)[..., 0].cpu()
     except DecompositionError as err:
-        return None, None, str(err)
+        neuron_attr = None
+        notes.append(str(err))
+    return head_attr, neuron_attr, "; ".join(notes)
 
 
 def compute(
