@@ -17,13 +17,15 @@ $(STAMP): pyproject.toml setup.py labextension/package.json labextension/package
 	@$(MAKE) --no-print-directory browser-deps
 	touch $(STAMP)
 
-# Debian Chromium (figure export via kaleido, browser tests) and poppler (PDF checks).
+# Debian Chromium (figure export via kaleido, browser tests), poppler (PDF checks) and a
+# minimal TeX with TikZ (the circuit diagrams' .tex output is compiled in a test).
+BROWSER_DEBS := chromium poppler-utils texlive-latex-base texlive-pictures
 browser-deps:
-	@if [ -x /usr/bin/chromium ] && command -v pdftotext >/dev/null; then exit 0; fi; \
+	@if [ -x /usr/bin/chromium ] && command -v pdftotext >/dev/null && command -v pdflatex >/dev/null; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_DEBS) >/dev/null; \
 	else \
-		echo "NOTE: install Debian 'chromium' and 'poppler-utils' (sudo apt-get install chromium poppler-utils) for figure export; tests that need them are skipped."; \
+		echo "NOTE: install Debian $(BROWSER_DEBS) (sudo apt-get install ...) for figure export and TikZ checks; tests that need them are skipped."; \
 	fi
 
 # The Workbench JupyterLab extension (labextension/, TypeScript): built with the node/npm on

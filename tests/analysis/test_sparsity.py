@@ -13,7 +13,8 @@ from workbench.analysis.sparsity import SparsityResult, compute
 from workbench.core.registry import MLP
 
 RELU_FAMILY = {"relu", "relu2", "topk_relu", "reglu"}  # at least these have exact zeros
-NO_HOOK_POST = {"moe"}  # per-expert hooks over routed tokens, no blocks.{l}.mlp.hook_post
+# moe: per-expert hooks over routed tokens, no blocks.{l}.mlp.hook_post; none: no MLP at all
+NO_HOOK_POST = {"moe", "none"}
 
 
 def tiny(**overrides) -> Model:

@@ -193,6 +193,12 @@ def compute(
     """Patch every `site` of `corrupted` with `clean` (default: the induction task of
     `repeated_tokens_task`) by activation patching and/or AtP (`methods`)."""
     get_site(site)
+    if metric is None and not getattr(model.cfg, "has_unembed", True):
+        raise ValueError(
+            "the default patching metric (log-probability of the repeated tokens) reads "
+            "logits, and this model has no unembedding (has_unembed=False): pass a `metric` "
+            "on its output"
+        )
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ValueError(f"methods must be a non-empty subset of {METHODS}, got {list(methods)}")
