@@ -23,7 +23,10 @@ fi
 rm -rf mutants  # a stale copy would test old sources
 # mutmut runs the tests inside mutants/, where `workbench` imports from the copy; kernels/
 # ships as `workbench.kernels` through a package-dir mapping that would still point at the
-# unmutated kernels/, so the copy gets the same mapping as a link.
+# unmutated kernels/, so the copy gets the same mapping as a link. mutmut also matches a
+# kernel mutant (`kernels.mlp.chunked.x_...`) by the module name its functions carry, so
+# under mutmut tests/conftest.py imports `workbench.kernels.*` as the modules `kernels.*`
+# (tests/mutmut_kernels.py); without it every kernel mutant was "no tests".
 mkdir -p mutants/workbench
 ln -s ../kernels mutants/workbench/kernels
 nice -n 10 "$PY" -m mutmut run --max-children "$JOBS" "$@"

@@ -13,3 +13,10 @@ if not torch.cuda.is_available():
 
 # `make test` runs two xdist workers on two cores: one thread each avoids oversubscription.
 torch.set_num_threads(1)
+
+# Under mutmut (scripts/mutation_run.sh) kernels must import as `kernels.*`, the names its
+# mutants carry; see tests/mutmut_kernels.py. Ordinary runs never set this variable.
+if "MUTANT_UNDER_TEST" in os.environ:
+    import mutmut_kernels
+
+    mutmut_kernels.install()

@@ -37,10 +37,12 @@ def test_means_and_counts_equal_a_direct_computation(model) -> None:
         std = expected.std(1, correction=0)
         torch.testing.assert_close(summary.std("attn.entropy")[layer], std)
         torch.testing.assert_close(summary.max("attn.entropy")[layer], expected.amax(1))
+        torch.testing.assert_close(summary.min("attn.entropy")[layer], expected.amin(1))
         fired = cache["post", layer] > 0
         assert torch.equal(summary.fire_counts["mlp.fire_count"][layer], fired.sum((0, 1)))
         torch.testing.assert_close(summary.mean("mlp.nonzero_frac")[layer],
                                    fired.double().mean(-1).mean())  # fmt: skip
+    assert summary.fire_counts["mlp.fire_count"].dtype == torch.int64  # exact past 2**24
     hist, edges = summary.histogram("attn.entropy")
     assert int(hist.sum()) == 2 * 4 * tokens.numel() and len(edges) == 65
     assert summary.tokens == tokens.numel() and summary.sequences == 10
@@ -111,3 +113,24 @@ def test_bad_input_is_refused(model) -> None:
     other.meta["config_hash"] = "different"
     with pytest.raises(ValueError, match="different config_hash"):
         collect(model, corpus()).merge(other)
+
+
+def test_token_ids_with_a_mask_count_real_tokens_only(model) -> None:
+    tokens = corpus(n=2, t=12)
+    mask = torch.ones(2, 12, dtype=torch.bool)
+    mask[1, 7:] = False  # right padding
+    masked = collect(model, tokens, attention_mask=mask)
+    alone = collect(model, tokens[:1]).merge(collect(model, tokens[1:, :7]))
+    assert masked.tokens == 19 == alone.tokens
+    for name in masked.accumulators:
+        torch.testing.assert_close(masked.mean(name), alone.mean(name))
+    assert torch.equal(masked.fire_counts["mlp.fire_count"], alone.fire_counts["mlp.fire_count"])
+    with pytest.raises(ValueError, match=r"attention_mask shape \(2, 11\) != tokens \(2, 12\)"):
+        collect(model, tokens, attention_mask=mask[:, :11])
+
+
+def test_text_windows_need_room_for_bos_and_a_token() -> None:
+    tok = ByteTokenizer()
+    model = Model(CFG.replace(d_vocab=tok.vocab_size), tokenizer=tok).eval()
+    with pytest.raises(ValueError, match=r"^seq_len must be >= 2 \(BOS \+ a token\), got 1$"):
+        collect(model, "some text", seq_len=1)

@@ -55,6 +55,24 @@ def test_padded_rows_are_not_counted() -> None:
     assert torch.equal(got["fire_count"], (pre[mask] > 0).sum(0))
 
 
+def test_defaults_are_relu_at_threshold_zero_and_a_full_mask_is_no_mask() -> None:
+    """The documented defaults, called directly (the model always passes them), against the
+    brute-force definition; an all-True token mask counts every token, in any chunking."""
+    from workbench.kernels.mlp.chunked import mlp_activation_chunked
+
+    pre = make_pre((2, 9, 16), seed=5)
+    fired = pre > 0
+    full = torch.ones(2, 9, dtype=torch.bool)
+    for post, st in (
+        mlp_activation(pre, backend="chunked"),
+        mlp_activation_chunked(pre),
+        mlp_activation_chunked(pre, token_mask=full, chunk=4),
+    ):
+        assert torch.equal(post, pre.clamp_min(0))
+        assert torch.equal(st["fire_count"], fired.sum((0, 1)))
+        torch.testing.assert_close(st["nonzero_frac"], fired.float().mean(-1))
+
+
 def test_top_k_keeps_the_k_largest() -> None:
     pre = make_pre((1, 7, 50), seed=2)
     post, st = mlp_activation(pre, act="relu", top_k=3, backend="chunked")

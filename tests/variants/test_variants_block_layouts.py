@@ -103,3 +103,20 @@ def test_new_layouts_refuse_post_norm_and_train(block) -> None:
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.05
+
+
+def test_macaron_half_ffns_follow_each_layers_schedule() -> None:
+    """Each layer's first half-FFN is that layer's MLP (its variant, and options given per
+    layer such as topk_relu's k) with that layer's norm."""
+    cfg = CFG.replace(block="macaron", mlp=["relu", "swiglu"], norm=["layernorm", "rmsnorm"])
+    model = Model(cfg)
+    for block in model.blocks:
+        assert type(block.layout.mlp) is type(block.mlp)
+        assert set(block.layout.mlp.state_dict()) == set(block.mlp.state_dict())
+        assert type(block.layout.ln) is type(block.ln2)
+    assert type(model.blocks[0].mlp) is not type(model.blocks[1].mlp)
+    per_layer_k = Model(CFG.replace(block="macaron", mlp={"name": "topk_relu", "k": (2, 5)}))
+    _, cache = per_layer_k.run_with_cache(TOKENS, names_filter=lambda n: n.endswith("hook_post"))
+    for layer, k in enumerate((2, 5)):
+        for name in (f"blocks.{layer}.layout.mlp.hook_post", f"blocks.{layer}.mlp.hook_post"):
+            assert int((cache[name] != 0).sum(-1).max()) == k, name

@@ -331,7 +331,9 @@ class Model(ModelViewsMixin, HookedModule):
             return
         for layer, block in enumerate(self.blocks):
             if hasattr(block.mlp, "exact_zeros") and not block.mlp.exact_zeros:
-                where = f"blocks.{layer}.mlp ({type(block.mlp).__name__})"
+                # the activation's name ("gelu", "polyrelu") where the module has one
+                kind = getattr(block.mlp, "act_name", None) or type(block.mlp).__name__
+                where = f"blocks.{layer}.mlp ({kind})"
                 raise ValueError(no_exact_zeros_message(where))
 
     # -- text --------------------------------------------------------------------------------

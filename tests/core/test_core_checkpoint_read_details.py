@@ -1,0 +1,67 @@
+"""Checkpoint reading details the seeded mutation sample (issue #20, run 6) found untested:
+the model config a read hands back, `Checkpoint.check_weights` (tied tensors included), the
+folder scan of `write_manifest` ignoring other files, the shortened tensor-mismatch list, and
+the message of `save_state` refusing tensors that share memory."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from workbench import Model, ModelConfig
+from workbench.core.checkpoint import read_checkpoint, save_model, save_state, write_manifest
+from workbench.core.tensor_state import CheckpointError
+
+CFG = ModelConfig(d_model=16, n_layers=1, n_heads=2, d_vocab=11, n_ctx=8)
+TIED = ModelConfig(d_model=16, n_layers=1, n_heads=2, d_vocab=11, n_ctx=8, tied_embeddings=True)
+
+
+def test_read_checkpoint_returns_the_saved_model_config(tmp_path) -> None:
+    checkpoint = read_checkpoint(save_model(Model(CFG), tmp_path / "c"))
+    config = checkpoint.model_config
+    assert (config["d_model"], config["n_layers"], config["d_vocab"]) == (16, 1, 11)
+
+
+def test_check_weights_accepts_its_model_with_tied_tensors_and_names_the_file(tmp_path) -> None:
+    checkpoint = read_checkpoint(save_model(Model(TIED), tmp_path / "c"))
+    assert checkpoint.shared["model.safetensors"]  # the unembedding is stored once, as a tie
+    checkpoint.check_weights(Model(TIED))  # default file name; ties resolved
+    other = Model(ModelConfig(d_model=32, n_layers=1, n_heads=2, d_vocab=11, n_ctx=8))
+    with pytest.raises(CheckpointError, match=r"c/model\.safetensors does not match the model"):
+        checkpoint.check_weights(other)
+
+
+def test_write_manifest_ignores_other_files_and_folders(tmp_path) -> None:
+    folder = save_model(Model(CFG), tmp_path / "c")
+    (folder / "manifest.json").unlink()
+    (folder / "notes.txt").write_text("not part of the checkpoint")
+    (folder / "plots").mkdir()
+    manifest = json.loads(write_manifest(folder).read_text())
+    assert sorted(manifest["files"]) == ["config.json", "model.safetensors"]
+    assert read_checkpoint(folder).model_config["d_model"] == 16
+
+
+@pytest.mark.parametrize("renamed, shown", [(2, 4), (3, 5)])
+def test_a_tensor_list_mismatch_names_at_most_five_then_dots(tmp_path, renamed, shown) -> None:
+    folder = save_model(Model(CFG), tmp_path / "c")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    listed = manifest["tensors"]["model.safetensors"]
+    for name in sorted(listed)[:renamed]:  # each rename differs at two names
+        listed[f"{name}.renamed"] = listed.pop(name)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError) as err:
+        read_checkpoint(folder)
+    message = str(err.value)
+    names = message.split("(differs at: ")[1].rstrip(")").removesuffix(" ...").split(", ")
+    assert len(names) == shown
+    assert message.endswith(" ...)") == (2 * renamed > 5)
+
+
+def test_save_state_refuses_shared_tensors_naming_file_and_tensors(tmp_path) -> None:
+    weight = torch.ones(3)
+    path = tmp_path / "s.safetensors"
+    with pytest.raises(ValueError) as err:
+        save_state({"a": weight, "b": weight}, path)
+    assert str(err.value) == f"Cannot write {path}: tensors ['b'] share memory"

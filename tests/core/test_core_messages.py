@@ -1,0 +1,90 @@
+"""Errors name what is wrong, in full (issue #20: mutants that dropped the field path from a
+config error, or changed a message, survived because tests matched a fragment). Each test
+checks the whole promised text: the config field's path, the variant family, the hook, the
+type of a bad value; and the registry's suggestion list at its 20-name limit."""
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+import workbench.variants  # noqa: F401  (registers every variant)
+from workbench import Model, ModelConfig
+from workbench.core.registry import ATTENTION, MLP, POSITION, Registry, suggest
+from workbench.core.validate import ConfigError, check_value
+
+CFG = ModelConfig(d_model=32, n_layers=1, n_heads=4, d_vocab=50, n_ctx=16)
+
+
+def full(text: str) -> str:
+    return f"^{re.escape(text)}$"
+
+
+def test_suggest_lists_up_to_twenty_names_then_counts_the_rest() -> None:
+    twenty = [f"n{i:02d}" for i in range(20)]
+    assert suggest("zzz", twenty) == f"Valid names: {', '.join(twenty)}."
+    assert suggest("zzz", [*twenty, "n20"]) == f"Valid names: {', '.join(twenty)} (and 1 more)."
+    assert suggest("n1", ["n1x", "qqq"]) == "Did you mean: n1x?"
+
+
+def test_registry_membership_and_the_base_spec_build() -> None:
+    assert "softmax" in ATTENTION and "sofmax" not in ATTENTION
+    spec = POSITION.resolve("learned")
+    with pytest.raises(
+        NotImplementedError, match=full(f"{type(spec).__name__} does not build a module")
+    ):
+        super(type(spec), spec).build(CFG)
+
+
+def test_unknown_field_of_a_variant_dict_names_its_config_path() -> None:
+    with pytest.raises(ConfigError, match=r"^Unknown field ModelConfig\.attention\.gama "):
+        ModelConfig(d_model=32, n_heads=4, attention={"name": "clipped", "gama": 0.1})
+    with pytest.raises(ConfigError, match=r"^Unknown field mlp variant\.orderr "):
+        MLP.resolve({"name": "polyrelu", "orderr": 2})
+
+
+def test_a_spec_object_with_a_bad_field_is_refused_under_the_given_path() -> None:
+    spec = ATTENTION.resolve({"name": "clipped", "gamma": -0.1})
+    object.__setattr__(spec, "zeta", "wide")  # past __post_init__, as a subclass might
+    with pytest.raises(ConfigError, match=r"^ModelConfig\.attention\.zeta must be a float"):
+        ATTENTION.resolve(spec, "ModelConfig.attention")
+
+
+def test_a_value_of_the_wrong_class_names_the_path_and_the_value() -> None:
+    with pytest.raises(ConfigError, match=full("Run.folder must be a Path, got 'out' (str)")):
+        check_value("out", Path, "Run.folder")
+    assert check_value(Path("out"), Path, "Run.folder") == Path("out")
+
+
+@pytest.mark.parametrize("length, dots", [(58, ""), (59, "...")])
+def test_a_hook_returning_a_non_tensor_is_shown_cut_at_60_characters(length, dots) -> None:
+    value = "x" * length  # repr adds two quotes: 60 or 61 characters
+    model = Model(CFG)
+    with pytest.raises(TypeError) as err:
+        model.run_with_hooks(
+            torch.zeros(1, 4, dtype=torch.long), fwd_hooks=[("hook_embed", lambda x, hook: value)]
+        )
+    shown = repr(value)[:60]
+    assert f"'hook_embed' returned {shown}{dots} (str); return a Tensor" in str(err.value)
+
+
+def test_texts_with_a_mask_are_refused_in_full() -> None:
+    with pytest.raises(ValueError) as err:
+        Model(CFG)(["a text"], attention_mask=torch.ones(1, 3))
+    assert str(err.value) == "attention_mask is built from the texts; pass token ids with it"
+
+
+def test_learned_positions_reach_their_hook_once_per_row() -> None:
+    model = Model(CFG)
+    _, cache = model.run_with_cache(torch.zeros(3, 5, dtype=torch.long))
+    pos = cache["hook_pos_embed"]
+    assert pos.shape == (3, 5, 32)
+    for row in pos:
+        assert torch.equal(row, model.pos_embed.W_pos[:5].detach())
+
+
+def test_a_registry_of_its_own_reports_in_its_family() -> None:
+    registry = Registry("widget")
+    with pytest.raises(ConfigError, match=r"^widget variant: unknown widget variant 'x'"):
+        registry.resolve("x")
