@@ -37,6 +37,10 @@ def _loaded_types() -> list[tuple[type, str]]:
 
 
 def _variant_name(spec: Any) -> str:
+    """A spec's registry name; a per-layer schedule as its layers' names, `[deltanet, softmax]`."""
+    specs = getattr(spec, "specs", None)
+    if specs is not None:
+        return "[" + ", ".join(_variant_name(s) for s in specs) + "]"
     return str(getattr(spec, "name", spec))
 
 
