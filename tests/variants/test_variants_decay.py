@@ -248,3 +248,11 @@ def test_retention_stats_are_computed_from_its_mixing_matrix() -> None:
         torch.testing.assert_close(stats[f"attn.{name}", 0], value)
     with pytest.raises(ValueError, match="attn.entropy"):
         model.run_with_stats(tokens, ["attn.entropy"])  # the softmax names are not offered
+
+
+def test_decay_shape_error_names_d_k_and_the_shape() -> None:
+    """Run 8 (issue #20): the refusal of a log-decay of the wrong width, in full."""
+    q, k, v = rand(1, 2, 5, 4), rand(1, 2, 5, 4), rand(1, 2, 5, 6)
+    with pytest.raises(ValueError) as err:
+        decay_attention(q, k, v, -torch.ones(1, 2, 5, 3), "parallel")
+    assert str(err.value) == ("log-decay last dim must be 1 or d_k=4, got torch.Size([1, 2, 5, 3])")
