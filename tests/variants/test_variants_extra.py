@@ -201,8 +201,11 @@ def test_tying_refuses_modules_of_different_structure_and_ties_nothing() -> None
     target = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))
     torch.nn.init.normal_(target[0].weight, generator=gen)
     before = {n: p.detach().clone() for n, p in target.named_parameters()}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as err:
         tie_module_parameters(target, torch.nn.Sequential(torch.nn.Linear(2, 2)))
+    assert str(err.value) == (
+        "Cannot tie Sequential (3 modules) to Sequential (2 modules): different structure"
+    )
     assert {n: p.detach() for n, p in target.named_parameters()}.keys() == before.keys()
     for name, param in target.named_parameters():
         assert torch.equal(param, before[name]), name
