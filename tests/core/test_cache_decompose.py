@@ -8,7 +8,7 @@ import pytest
 import torch
 from reference_model import randomize_parameters
 
-from workbench.core.cache import ActivationCache
+from workbench.core.cache import ActivationCache, act_name
 from workbench.core.cache_norm import DecompositionError
 from workbench.core.config import ModelConfig
 from workbench.core.model import Model
@@ -163,3 +163,30 @@ def test_toggle_autodiff_sets_global_grad_mode() -> None:
         assert torch.is_grad_enabled()
     finally:
         torch.set_grad_enabled(True)
+
+
+def test_short_names_expand_to_hooks_the_cache_holds() -> None:
+    """Run 8 (issue #20): every short name `cache[name, layer]` accepts reaches a real hook;
+    a norm's `scale` / `normalized` defaults to ln1 (TransformerLens would say
+    `blocks.{l}.hook_scale`, which a workbench model does not have)."""
+    _, _, cache = run()
+    for layer in (0, 1):
+        for name in ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out", "q", "k",
+                     "v", "z", "pattern", "attn_scores", "pre", "post"):  # fmt: skip
+            assert act_name(name, layer) in cache.cache_dict, name
+        for name in ("scale", "normalized"):
+            assert act_name(name, layer) == f"blocks.{layer}.ln1.hook_{name}"
+            assert act_name(name, layer, "ln2") == f"blocks.{layer}.ln2.hook_{name}"
+            for key in (act_name(name, layer), act_name(name, layer, "ln2")):
+                assert key in cache.cache_dict, key
+    assert act_name("embed", 1) == "hook_embed" and act_name("resid_pre") == "resid_pre"
+
+
+def test_cache_to_moves_every_tensor_and_keeps_the_rest() -> None:
+    """Run 8: `ActivationCache.to` had no test at all."""
+    model, _, cache = run()
+    moved = cache.to("meta")
+    assert list(moved.cache_dict) == list(cache.cache_dict)
+    for name, value in moved.cache_dict.items():
+        assert value.device.type == "meta" and value.shape == cache[name].shape, name
+    assert moved.model is model and moved.has_batch_dim == cache.has_batch_dim

@@ -131,6 +131,13 @@ def test_macaron_includes_the_first_half_ffn_and_refuses_per_neuron_terms():
         cache.get_full_resid_decomposition()
     with pytest.raises(DecompositionError, match=r"blocks\.0 is 'macaron'"):
         cache.decompose_resid(layer=1, mlp_input=True)
+    with pytest.raises(DecompositionError) as err:  # the refusal names the method asked
+        model.accumulated_bias(1)
+    assert str(err.value) == (
+        "accumulated_bias: blocks.0 is a macaron block: two half-FFNs (layout.mlp, then mlp, "
+        "each output halved), so its neurons are not mlp.W_out's alone; use "
+        "expand_neurons=False / decompose_resid (it includes 0_layout_mlp_out)"
+    )
 
 
 def test_gated_residual_is_refused_because_the_stream_is_not_a_sum():

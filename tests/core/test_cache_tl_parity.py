@@ -164,6 +164,12 @@ def test_logit_attrs_equals_tl_on_a_folded_bridge(norm) -> None:
         close(ours.logit_attrs(stack, **args), theirs.logit_attrs(stack, **args))
         full = ours.decompose_resid()
         close(ours.logit_attrs(full, tokens=7), theirs.logit_attrs(full, tokens=7))
+        # one token per example over all 9 positions (batch 3 != pos 9): each example's
+        # slice is the single-token attribution just checked against TransformerLens
+        per_example = ours.logit_attrs(full, tokens=TOKENS[:, -1])
+        for b in range(3):
+            single = ours.logit_attrs(full, tokens=int(TOKENS[b, -1]))
+            close(per_example[:, b], single[:, b])
 
 
 def test_weight_views() -> None:

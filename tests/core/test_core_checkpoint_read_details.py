@@ -65,3 +65,18 @@ def test_save_state_refuses_shared_tensors_naming_file_and_tensors(tmp_path) -> 
     with pytest.raises(ValueError) as err:
         save_state({"a": weight, "b": weight}, path)
     assert str(err.value) == f"Cannot write {path}: tensors ['b'] share memory"
+
+
+def test_split_shared_copies_only_a_tensor_overlapping_an_earlier_one() -> None:
+    """Run 8 (issue #20): of two different views into one storage, the first is written as
+    it is (no copy) and the second copied, since safetensors cannot hold overlapping
+    tensors."""
+    from workbench.core.tensor_state import split_shared
+
+    base = torch.arange(6.0)
+    tensors, aliases = split_shared({"a": base, "b": base[2:], "c": torch.ones(2)})
+    assert aliases == {}
+    storage = {name: t.untyped_storage().data_ptr() for name, t in tensors.items()}
+    assert storage["a"] == base.untyped_storage().data_ptr()  # not copied
+    assert storage["b"] != storage["a"]
+    assert torch.equal(tensors["b"], base[2:]) and torch.equal(tensors["a"], base)

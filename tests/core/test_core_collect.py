@@ -134,3 +134,29 @@ def test_text_windows_need_room_for_bos_and_a_token() -> None:
     model = Model(CFG.replace(d_vocab=tok.vocab_size), tokenizer=tok).eval()
     with pytest.raises(ValueError, match=r"^seq_len must be >= 2 \(BOS \+ a token\), got 1$"):
         collect(model, "some text", seq_len=1)
+
+
+def test_data_records_say_what_was_seen_and_merge_in_order(model) -> None:
+    """Run 8 (issue #20): the summary's `meta["data"]` (what a reader checks to know which
+    corpus a statistic came from) had no test of its fields, nor of how merges keep both."""
+    a, b = collect(model, corpus(4, 10)), collect(model, corpus(3, 8, seed=1))
+    for summary, tokens, sequences in ((a, 40, 4), (b, 24, 3)):
+        (record,) = summary.meta["data"]
+        assert sorted(record) == ["fingerprint", "sequences", "tokens"]
+        assert (record["tokens"], record["sequences"]) == (tokens, sequences)
+        assert len(record["fingerprint"]) == 16
+    assert a.meta["data"][0]["fingerprint"] != b.meta["data"][0]["fingerprint"]
+    assert a.merge(b).meta["data"] == [*a.meta["data"], *b.meta["data"]]
+
+
+def test_one_sequence_as_a_1d_tensor_is_one_row(model) -> None:
+    row = corpus(1, 40)
+    flat, batched = collect(model, row[0]), collect(model, row)
+    assert (flat.tokens, flat.sequences) == (40, 1)
+    assert flat.meta == batched.meta
+    assert torch.equal(flat.mean("attn.entropy"), batched.mean("attn.entropy"))
+
+
+def test_the_progress_bar_counts_each_real_token_once(model, capsys) -> None:
+    wb.collect_stats(model, corpus(4, 10), NAMES, batch_size=3, progress=True)
+    assert "| 40/40 [" in capsys.readouterr().err

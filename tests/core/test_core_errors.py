@@ -81,3 +81,13 @@ def test_unknown_variant_lists_valid_names() -> None:
 def test_text_without_tokenizer_is_a_clear_error(model) -> None:
     with pytest.raises(ValueError, match="no tokenizer"):
         model("hello")
+
+
+@pytest.mark.parametrize("bad", [-0.5, float("inf"), float("nan")])
+def test_stats_request_checks_the_mlp_threshold_before_any_work(model, bad) -> None:
+    """Run 8 (issue #20): the up-front check (what `collect_stats` relies on to fail before
+    its first batch) must refuse a bad threshold for MLP statistics."""
+    with pytest.raises(ValueError) as err:
+        model.stats_request(["mlp.fire_count"], mlp_threshold=bad)
+    assert str(err.value) == f"mlp_threshold must be a finite number >= 0, got {bad}"
+    assert model.stats_request(["mlp.fire_count"], mlp_threshold=0.5)["mlp"] == ("fire_count",)

@@ -3,16 +3,21 @@ config error, or changed a message, survived because tests matched a fragment). 
 checks the whole promised text: the config field's path, the variant family, the hook, the
 type of a bad value; and the registry's suggestion list at its 20-name limit."""
 
+import json
 import re
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import torch
 
 import workbench.variants  # noqa: F401  (registers every variant)
 from workbench import Model, ModelConfig
+from workbench.core.checkpoint import read_checkpoint, save_model
+from workbench.core.checkpoint_read import VERSION as CHECKPOINT_VERSION
 from workbench.core.registry import ATTENTION, MLP, POSITION, Registry, suggest
-from workbench.core.validate import ConfigError, check_value
+from workbench.core.tensor_state import CheckpointError
+from workbench.core.validate import Bound, ConfigError, check_value
 
 CFG = ModelConfig(d_model=32, n_layers=1, n_heads=4, d_vocab=50, n_ctx=16)
 
@@ -88,3 +93,57 @@ def test_a_registry_of_its_own_reports_in_its_family() -> None:
     registry = Registry("widget")
     with pytest.raises(ConfigError, match=r"^widget variant: unknown widget variant 'x'"):
         registry.resolve("x")
+
+
+# Run 8 (issue #20): five more errors whose text no test pinned. The class: every refusal of
+# a config value or a checkpoint states the field (or file), what was expected and what came.
+
+
+def test_a_spec_of_another_family_is_refused_naming_both_families() -> None:
+    spec = MLP.resolve("relu")
+    with pytest.raises(ConfigError) as err:
+        ATTENTION.resolve(spec, "ModelConfig.attention")
+    name = type(spec).__name__
+    assert str(err.value) == f"ModelConfig.attention: {name} is a mlp spec, not attention"
+
+
+def test_a_non_string_for_a_string_field_says_a_string_was_expected() -> None:
+    with pytest.raises(ConfigError, match=full("Run.name must be a string, got 3 (int)")):
+        check_value(3, str, "Run.name")
+    assert check_value(Path("out"), str, "Run.name") == "out"  # a path reads as its string
+
+
+def test_a_literal_mismatch_lists_the_choices_and_suggests_the_closest() -> None:
+    choice = Literal["gelu", "tanh"]
+    with pytest.raises(ConfigError) as err:
+        check_value("gelo", choice, "Cfg.act")
+    assert (
+        str(err.value) == "Cfg.act must be one of ['gelu', 'tanh'], got 'gelo'. Did you mean: gelu?"
+    )
+    with pytest.raises(ConfigError) as err:  # no suggestion for a value that is no name
+        check_value(3, choice, "Cfg.act")
+    assert str(err.value) == "Cfg.act must be one of ['gelu', 'tanh'], got 3."
+
+
+@pytest.mark.parametrize("closed", [True, False])
+def test_a_bound_admits_its_upper_end_exactly_when_closed(closed) -> None:
+    bound = Bound(lo=0.0, hi=1.0, hi_closed=closed)
+    bound.check(0.5, "Cfg.p")
+    if closed:
+        bound.check(1.0, "Cfg.p")
+        return
+    with pytest.raises(ConfigError, match=full("Cfg.p must be in (0, 1), got 1.0")):
+        bound.check(1.0, "Cfg.p")
+
+
+def test_a_checkpoint_of_another_format_version_names_the_version_it_has(tmp_path) -> None:
+    folder = save_model(Model(CFG), tmp_path / "c")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["version"] = 99
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError) as err:
+        read_checkpoint(folder)
+    path = folder / "manifest.json"
+    assert str(err.value) == (
+        f"{path} has format version 99; this workbench reads version {CHECKPOINT_VERSION}"
+    )

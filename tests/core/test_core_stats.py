@@ -98,6 +98,21 @@ def test_nonfinite_values_are_counted_not_averaged() -> None:
     values = {("attn.entropy", 0): torch.tensor([1.0, float("nan"), 3.0])}
     stats = Stats(values, n_layers=1)
     assert stats.nonfinite() == {"attn.entropy": 1}
-    with pytest.warns(UserWarning, match="1 non-finite"):
+    with pytest.warns(UserWarning, match="1 non-finite") as caught:
         mean = stats.layer_means("attn.entropy").item()
     assert mean == pytest.approx(2.0) and not math.isnan(mean)
+    assert caught[0].filename == __file__  # the warning points at the caller's line
+
+
+def test_the_histogram_drops_nonfinite_values_and_counts_them_apart() -> None:
+    """Run 8 (issue #20): `Accumulator.add` with NaN and inf, by hand: 4 equal bins on [0, 1]
+    plus underflow and overflow; -1 under, 0.1 in bin 1, 0.6 in bin 3, 2 over."""
+    from workbench.core.summary import Accumulator, Bins
+
+    bins = Bins(0.0, 1.0, bins=4)
+    acc = Accumulator.empty(1, (1,), bins)
+    acc.add(0, torch.tensor([[0.1, math.inf, math.nan, 0.6, 2.0, -1.0]]), bins)
+    assert acc.hist[0, 0].tolist() == [1, 1, 0, 1, 0, 1]
+    assert (acc.count.item(), acc.nonfinite.item()) == (4, 2)
+    assert (acc.min.item(), acc.max.item()) == (-1.0, 2.0)
+    assert acc.sum.item() == pytest.approx(1.7) and acc.sumsq.item() == pytest.approx(5.37)

@@ -46,6 +46,20 @@ def test_products_stay_factored_and_correct() -> None:
         FactoredMatrix(a, a)
 
 
+def test_products_through_a_wide_middle_are_exact() -> None:
+    """Run 8 (issue #20): a middle wider than the outer side (mdim 8 > 5, 3) takes the
+    branch that multiplies out A @ B first; float64 against the dense product."""
+    gen = torch.Generator().manual_seed(1)
+    a, b = (torch.randn(*s, generator=gen, dtype=torch.float64) for s in ((5, 8), (8, 3)))
+    right = torch.randn(3, 4, dtype=torch.float64, generator=gen)
+    left = torch.randn(4, 5, dtype=torch.float64, generator=gen)
+    fm = FactoredMatrix(a, b)
+    product, rproduct = fm @ right, left @ fm
+    torch.testing.assert_close(product.AB, a @ b @ right)
+    torch.testing.assert_close(rproduct.AB, left @ a @ b)
+    assert (product.mdim, rproduct.mdim) == (3, 5)  # the narrower side becomes the middle
+
+
 def test_token_helpers() -> None:
     tok = ByteTokenizer()
     model = Model(ModelConfig(d_model=32, n_layers=1, n_heads=2, d_vocab=tok.vocab_size), tok)

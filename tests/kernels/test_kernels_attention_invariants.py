@@ -174,3 +174,26 @@ def test_empty_rows_give_defined_statistics() -> None:
     torch.testing.assert_close(entropy[0, 0], -(p * p.log()).sum())
     torch.testing.assert_close(n_eff[0, 0], 1 / p.square().sum())
     assert entropy[0, 1] == 0 and n_eff[0, 1] == 0 and lse[0, 1] == float("-inf")
+
+
+def test_shape_errors_state_the_layout_and_every_shape() -> None:
+    """Run 8 (issue #20): each refusal of `check_shapes` names the expected layout or the
+    rule broken, with all three shapes."""
+    from workbench.kernels.attention.kind import check_shapes
+
+    x4, x3 = torch.zeros(1, 2, 3, 4), torch.zeros(2, 3, 4)
+    with pytest.raises(ValueError) as err:
+        check_shapes(x3, x4, x4)
+    assert str(err.value) == (
+        "q, k, v must be [batch, head, pos, d_head]; got shapes [2, 3, 4], [1, 2, 3, 4], "
+        "[1, 2, 3, 4]"
+    )
+    with pytest.raises(ValueError) as err:
+        check_shapes(x4, x4, torch.zeros(1, 2, 5, 4))
+    assert str(err.value) == (
+        "Incompatible q [1, 2, 3, 4], k [1, 2, 3, 4], v [1, 2, 5, 4]: batch and head must "
+        "agree, k and v must have the same positions, q and k the same d_head."
+    )
+    with pytest.raises(ValueError) as err:
+        check_shapes(torch.zeros(1, 2, 5, 4), x4, x4)
+    assert str(err.value) == "More queries (5) than keys (3)."

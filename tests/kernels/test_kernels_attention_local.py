@@ -104,3 +104,38 @@ def test_triton_refuses_a_local_mask_it_does_not_honour() -> None:
         NoLocalSoftmax().forward(q, k, v, call, backend="triton")
     auto, _ = NoLocalSoftmax().forward(q, k, v, call, backend="auto")  # falls back to chunked
     torch.testing.assert_close(auto, SoftmaxKernel().forward(q, k, v, call, "chunked")[0])
+    if torch.cuda.is_available():  # only on CUDA does "auto" pick Triton, then fall back
+        pytest.importorskip("triton")
+        on_gpu, _ = NoLocalSoftmax().forward(q.cuda(), k.cuda(), v.cuda(), call, backend="auto")
+        torch.testing.assert_close(on_gpu.cpu(), auto, atol=2e-5, rtol=2e-5)
+
+
+BRUTE_MASKS = {**MASKS, "dilated": LocalMask(window=3, dilation=2), "shift-0": LocalMask(4, 0)}
+
+
+@pytest.mark.parametrize("name", BRUTE_MASKS)
+def test_key_ranges_and_covers_agree_with_allows(name) -> None:
+    """Against `allows` pair by pair, for every query tile of 1-7 positions and key tile of
+    1-5: `key_ranges` holds every visible key (soundness) and, without dilation, nothing
+    else (a loose range only costs time, so the kernels' tests cannot see it); `covers` is
+    True only where every pair is visible and, without dilation, wherever it is."""
+    local, n = BRUTE_MASKS[name], 24
+    pos = torch.arange(n)
+    seen = local.allows(pos[:, None], pos[None, :])  # [q, k]
+    exact = local.dilation == 1
+    for q_first in range(n):
+        for q_last in range(q_first, min(q_first + 7, n)):
+            visible = seen[q_first : q_last + 1].any(0)
+            ranged = torch.zeros(n, dtype=torch.bool)
+            for lo, hi in local.key_ranges(q_first, q_last, n):
+                ranged[lo:hi] = True
+            assert not (visible & ~ranged).any(), (q_first, q_last)
+            if exact:
+                assert torch.equal(ranged, visible), (q_first, q_last)
+            for k_first in range(n):
+                k_last = min(k_first + 4, n - 1)
+                full = bool(seen[q_first : q_last + 1, k_first : k_last + 1].all())
+                covered = local.covers(q_first, q_last, k_first, k_last)
+                assert full or not covered, (q_first, q_last, k_first)
+                if exact:
+                    assert covered == full, (q_first, q_last, k_first)

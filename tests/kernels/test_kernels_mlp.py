@@ -155,3 +155,12 @@ def test_triton_top_k_breaks_ties_by_index() -> None:
     assert torch.equal((post != 0).sum(-1).cpu(), torch.full((1, 3), 4))
     assert torch.equal(post[..., 5:9].cpu(), torch.full((1, 3, 4), 9.0))
     assert st["fire_count"][5:9].tolist() == [3, 3, 3, 3] and int(st["fire_count"].sum()) == 12
+
+
+def test_triton_backend_refuses_cpu_tensors_without_the_interpreter(monkeypatch) -> None:
+    """Run 8 (issue #20): the refusal says what the Triton backend needs."""
+    pytest.importorskip("triton")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    with pytest.raises(RuntimeError) as err:
+        mlp_activation(make_pre((1, 2, 4)), backend="triton")
+    assert str(err.value) == "The triton MLP backend needs CUDA tensors (or TRITON_INTERPRET=1)."

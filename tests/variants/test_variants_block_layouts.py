@@ -50,6 +50,27 @@ def test_macaron_is_half_ffn_attention_half_ffn() -> None:
     assert names.index("blocks.0.layout.mlp.hook_post") < names.index("blocks.0.attn.hook_q")
 
 
+@pytest.mark.parametrize("placement", ["none", "peri"])
+def test_macarons_first_half_ffn_follows_the_norm_placement(placement) -> None:
+    """Run 8 (issue #20): without norms the half-FFN reads the raw stream (no layout.ln);
+    peri-LN also normalizes its output before halving it (layout.ln_out)."""
+    model = Model(CFG.replace(block="macaron", norm_placement=placement)).double().eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.dim() == 1:
+                param.normal_(0.3, 0.5, generator=torch.Generator().manual_seed(len(name)))
+    _, cache = model.run_with_cache(TOKENS)
+    for layer, block in enumerate(model.blocks):
+        layout = block.layout
+        assert (layout.ln is None, layout.ln_out is None) == (placement == "none",) * 2
+        x = cache[f"blocks.{layer}.hook_resid_pre"]
+        if placement == "none":
+            r = x + 0.5 * ffn(x, layout.mlp)
+        else:
+            r = x + 0.5 * ln(ffn(ln(x, layout.ln), layout.mlp), layout.ln_out)
+        torch.testing.assert_close(cache[f"blocks.{layer}.layout.hook_resid"], r)
+
+
 def test_macaron_mlp_statistics_describe_the_blocks_mlp() -> None:
     model = Model(CFG.replace(block="macaron")).eval()
     stats = model.run_with_stats(TOKENS, ["mlp.nonzero_frac"])

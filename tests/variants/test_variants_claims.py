@@ -112,3 +112,26 @@ def test_deltanet_chunked_equals_recurrent() -> None:
     tokens = torch.randint(0, 16, (2, 20), generator=gen)
     recurrent = Model(cfg.replace(attention={"name": "deltanet", "mode": "recurrent"}))
     torch.testing.assert_close(Model(cfg)(tokens), recurrent(tokens), atol=1e-5, rtol=1e-5)
+
+
+def test_sigma_reparam_normalizes_each_attention_weight_as_its_linear_map() -> None:
+    """Run 8 (issue #20): in a model the per-head tensors are read as the maps they apply:
+    W_Q/W_K/W_V [head, d_model, d_head] as d_model -> head * d_head, W_O [head, d_head,
+    d_model] as head * d_head -> d_model; gamma is the spectral norm of that map."""
+    model = Model(CFG.replace(reparam="sigma_reparam"))
+    attn = model.blocks[0].attn
+    as_map = {
+        "W_Q": lambda w: w.permute(1, 0, 2).reshape(32, -1),
+        "W_K": lambda w: w.permute(1, 0, 2).reshape(32, -1),
+        "W_V": lambda w: w.permute(1, 0, 2).reshape(32, -1),
+        "W_O": lambda w: w.reshape(-1, 32),
+    }
+    for name, to_matrix in as_map.items():
+        rescale = attn.parametrizations[name][0].train()
+        weight = attn.parametrizations[name].original.detach()
+        with torch.no_grad():
+            rescale.gamma.fill_(2.5)
+            for _ in range(100):  # power iteration converges over training steps
+                w_hat = rescale(weight)
+        norm = torch.linalg.matrix_norm(to_matrix(w_hat), 2).item()
+        assert math.isclose(norm, 2.5, rel_tol=1e-3), name

@@ -103,6 +103,8 @@ def mamba2_model(mode: str) -> Model:
 def test_mamba2_forms_equal_the_plain_ssm_scan(mode) -> None:
     """Quadratic masked form, scan and chunked SSD all give H_t = a_t H + dt x B^T, y = H C."""
     model = mamba2_model(mode)
+    with torch.no_grad():  # A_log = 0 at init (A = -1) hides a delta*A / delta/A slip
+        model.blocks[0].attn.A_log.copy_(torch.tensor([0.7, -0.4]))
     tokens = torch.randint(0, 16, (2, 13), generator=GEN)
     _, cache = model.run_with_cache(tokens)
     xs, bs, cs = (cache[f"blocks.0.attn.hook_{n}"] for n in ("x", "B", "C"))
@@ -246,3 +248,11 @@ def test_retention_stats_are_computed_from_its_mixing_matrix() -> None:
         torch.testing.assert_close(stats[f"attn.{name}", 0], value)
     with pytest.raises(ValueError, match="attn.entropy"):
         model.run_with_stats(tokens, ["attn.entropy"])  # the softmax names are not offered
+
+
+def test_decay_shape_error_names_d_k_and_the_shape() -> None:
+    """Run 8 (issue #20): the refusal of a log-decay of the wrong width, in full."""
+    q, k, v = rand(1, 2, 5, 4), rand(1, 2, 5, 4), rand(1, 2, 5, 6)
+    with pytest.raises(ValueError) as err:
+        decay_attention(q, k, v, -torch.ones(1, 2, 5, 3), "parallel")
+    assert str(err.value) == ("log-decay last dim must be 1 or d_k=4, got torch.Size([1, 2, 5, 3])")

@@ -192,6 +192,28 @@ def test_looped_model_applies_one_block_n_times_with_per_iteration_hooks() -> No
     assert not torch.allclose(cache["blocks.0.hook_resid_post"], cache["blocks.1.hook_resid_post"])
 
 
+def test_tying_refuses_modules_of_different_structure_and_ties_nothing() -> None:
+    """Run 8 (issue #20): a source with fewer submodules is refused before any weight is
+    tied (a shorter zip would tie a prefix silently); a matching one ties every weight."""
+    from workbench.variants.looped import tie_module_parameters
+
+    gen = torch.Generator().manual_seed(0)
+    target = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))
+    torch.nn.init.normal_(target[0].weight, generator=gen)
+    before = {n: p.detach().clone() for n, p in target.named_parameters()}
+    with pytest.raises(ValueError) as err:
+        tie_module_parameters(target, torch.nn.Sequential(torch.nn.Linear(2, 2)))
+    assert str(err.value) == (
+        "Cannot tie Sequential (3 modules) to Sequential (2 modules): different structure"
+    )
+    assert {n: p.detach() for n, p in target.named_parameters()}.keys() == before.keys()
+    for name, param in target.named_parameters():
+        assert torch.equal(param, before[name]), name
+    source = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))
+    assert tie_module_parameters(target, source) == 4
+    assert target[1].bias is source[1].bias and list(target.parameters()) == []
+
+
 def test_looped_period_two_cycles_two_blocks_and_round_trips_a_checkpoint(tmp_path) -> None:
     from workbench.core.checkpoint import load_model, save_model
 

@@ -138,3 +138,10 @@ def test_local_options_are_validated_and_round_trip() -> None:
     swin = CFG.replace(attention=[{"name": "softmax", "window": 8, "shift": s} for s in (0, 4)])
     assert ModelConfig.from_dict(swin.to_dict()) == swin
     assert "window" not in CFG.to_dict()["attention"]  # defaults leave old configs unchanged
+    # each option just off its default is kept (run 8: global_tokens=1 was dropped by a
+    # mutant that took 1 for the default); at the default, none is written
+    for option, value in (("shift", 0), ("dilation", 2), ("global_tokens", 1)):
+        cfg = CFG.replace(attention={"name": "softmax", "window": 4, option: value})
+        assert cfg.to_dict()["attention"] == {"name": "softmax", "window": 4, option: value}
+        assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    assert CFG.to_dict()["attention"] == {"name": CFG.attention.name}

@@ -1,5 +1,7 @@
 """Claims of top-k softmax, ProbSparse, collapsed attention and the pooling mixer."""
 
+import math
+
 import pytest
 import torch
 
@@ -114,3 +116,34 @@ def test_pool_ignores_left_padding() -> None:
     padded = torch.cat([torch.zeros(1, 3, dtype=toks.dtype), toks], 1)
     mask = torch.cat([torch.zeros(1, 3), torch.ones(1, 8)], 1).long()
     torch.testing.assert_close(pool_out(model, padded, mask)[:, 3:], pool_out(model, toks))
+
+
+@pytest.mark.parametrize("factor", [0.3, 5.0])
+def test_probsparse_u_is_informers_ceil_c_ln_l_and_at_least_one(factor) -> None:
+    """Run 8 (issue #20): u = max(1, ceil(c ln L_Q)), checked for short sequences too, where
+    c ln L_Q < 1 (a floor of 2 there went unnoticed); L_Q counts the real queries only."""
+    attn = Model(CFG.replace(attention={"name": "probsparse", "factor": factor})).blocks[0].attn
+    for n in range(1, 10):
+        visible = torch.ones(n, n, dtype=torch.bool).tril()[None, None]
+        assert attn.active_queries(visible).tolist() == [max(1, math.ceil(factor * math.log(n)))]
+    padded = torch.ones(2, 1, 6, 6, dtype=torch.bool).tril()
+    padded[1, :, :, 4:] = False  # row 1: 4 real tokens, then 2 padded keys
+    expected = [max(1, math.ceil(factor * math.log(n))) for n in (6, 4)]
+    assert attn.active_queries(padded).tolist() == expected
+
+
+@pytest.mark.parametrize("attn_bias", [True, False])
+def test_collapsed_query_key_bias_trains_only_with_attn_bias(attn_bias) -> None:
+    """Run 8: like every other attention bias, b_QK is frozen (at 0) without attn_bias."""
+    model = Model(CFG.replace(attention="collapsed", attn_bias=attn_bias))
+    for block in model.blocks:
+        assert block.attn.b_QK.requires_grad is attn_bias
+
+
+def test_collapsed_attention_refuses_rotating_positions_in_full() -> None:
+    with pytest.raises(ValueError) as err:
+        Model(CFG.replace(attention="collapsed", position="rotary"))
+    assert str(err.value) == (
+        "collapsed attention has no separate queries and keys to rotate (one W_QK), so "
+        "position='rotary' would be silently ignored; use 'learned', 'alibi' or 'none'"
+    )

@@ -40,7 +40,13 @@ def tie_module_parameters(target: nn.Module, source: nn.Module) -> int:
     `parameters()`, `state_dict()` and checkpoints hold each weight once (safetensors
     refuses shared tensors), while `target.W_Q` still reads the source's weight.
     """
-    pairs = list(zip(target.named_modules(), source.named_modules(), strict=True))
+    t_modules, s_modules = list(target.named_modules()), list(source.named_modules())
+    if len(t_modules) != len(s_modules):  # checked before any weight is tied
+        raise ValueError(
+            f"Cannot tie {type(target).__name__} ({len(t_modules)} modules) to "
+            f"{type(source).__name__} ({len(s_modules)} modules): different structure"
+        )
+    pairs = list(zip(t_modules, s_modules, strict=True))
     tied = 0
     for (t_name, t_mod), (s_name, s_mod) in pairs:
         if t_name != s_name or set(t_mod._parameters) != set(s_mod._parameters):
