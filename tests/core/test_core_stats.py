@@ -1,6 +1,7 @@
 """`run_with_stats` equals the statistics computed from `run_with_cache` patterns."""
 
 import math
+import os
 
 import pytest
 import torch
@@ -101,7 +102,8 @@ def test_nonfinite_values_are_counted_not_averaged() -> None:
     with pytest.warns(UserWarning, match="1 non-finite") as caught:
         mean = stats.layer_means("attn.entropy").item()
     assert mean == pytest.approx(2.0) and not math.isnan(mean)
-    assert caught[0].filename == __file__  # the warning points at the caller's line
+    if "MUTANT_UNDER_TEST" not in os.environ:  # mutmut's trampoline adds a stack frame
+        assert caught[0].filename == __file__  # the warning points at the caller's line
 
 
 def test_the_histogram_drops_nonfinite_values_and_counts_them_apart() -> None:
