@@ -190,3 +190,88 @@ def test_cache_to_moves_every_tensor_and_keeps_the_rest() -> None:
     for name, value in moved.cache_dict.items():
         assert value.device.type == "meta" and value.shape == cache[name].shape, name
     assert moved.model is model and moved.has_batch_dim == cache.has_batch_dim
+
+
+# -- run 9 of the mutation sample: whole messages, defaults and branches no test reached ----
+
+
+def test_decomposition_refusals_are_whole_messages() -> None:
+    from workbench.core.cache_norm import NormFold
+
+    _, _, cache = run()
+    stack = cache.decompose_resid()
+    with pytest.raises(
+        ValueError, match=r"^mlp_input=True has no meaning at the unembedding \(layer n_layers\)$"
+    ):
+        cache.apply_ln_to_stack(stack, layer=2, mlp_input=True)
+    with pytest.raises(
+        ValueError,
+        match=r"^decompose_resid: no components selected \(incl_embeds=False, layer 0\)$",
+    ):
+        cache.decompose_resid(layer=0, incl_embeds=False)
+    with pytest.raises(
+        DecompositionError,
+        match=r"^ln_final is a LayerNorm; folding a norm into a residual stack is defined for "
+        r"LayerNormModule, RMSNormModule, CRMSNormModule$",
+    ):
+        NormFold.of(torch.nn.LayerNorm(32), "ln_final")  # torch's own, not workbench's
+    _, _, cache = run(block="parallel")
+    with pytest.raises(DecompositionError) as caught:
+        cache.decompose_resid(layer=1, mlp_input=True)
+    assert str(caught.value) == (
+        "decompose_resid: mlp_input=True assumes every block's MLP reads resid_mid; "
+        "blocks.0 is 'parallel', blocks.1 is 'parallel' (a parallel block's MLP reads "
+        "resid_pre, macaron adds a half-FFN before attention, gated_residual gates the "
+        "stream); use mlp_input=False"
+    )
+
+
+def test_crmsnorm_scale_is_recomputed_from_its_formula() -> None:
+    """CRMSNorm's scale sqrt((sum x^2 + (sum x)^2) / (d + 1) + eps), in float64, against the
+    cached hook_scale; and a cache without hook_scale folds the same."""
+    model, _, cache = run(norm="crmsnorm")
+    x = cache["resid_post", -1].double()
+    eps = model.ln_final.eps
+    square = (x.pow(2).sum(-1, keepdim=True) + x.sum(-1, keepdim=True).pow(2)) / 33
+    close(cache["ln_final.hook_scale"].double(), (square + eps).sqrt())
+    with torch.no_grad():
+        _, partial = model.run_with_cache(TOKENS, names_filter=lambda n: "scale" not in n)
+        stack = cache.decompose_resid()
+        close(partial.apply_ln_to_stack(stack), cache.apply_ln_to_stack(stack))
+
+
+def test_head_stack_before_layer_zero_is_empty_and_remainder_is_the_sliced_stream() -> None:
+    _, _, cache = run()
+    empty, labels = cache.stack_head_results(layer=0, return_labels=True)
+    assert empty.shape == (0, 2, 8, 32) and labels == []
+    stack = cache.stack_head_results(layer=0, incl_remainder=True, pos_slice=-1)
+    close(stack, cache["resid_pre", 0][None, :, -1])
+    stack = cache.stack_head_results(layer=1, incl_remainder=True, pos_slice=[1, 3])
+    close(stack.sum(0), cache["resid_pre", 1][:, [1, 3]])
+
+
+def test_head_results_are_checked_against_the_cached_attention_output() -> None:
+    """Weights changed after the run: the heads no longer sum to hook_attn_out, refused."""
+    model, _, cache = run()
+    with torch.no_grad():
+        model.blocks[0].attn.W_O.mul_(2.0)
+    with pytest.raises(DecompositionError, match=r"^stack_head_results, blocks\.0\.attn\.hook_"):
+        cache.stack_head_results(layer=1)
+
+
+def test_accumulated_bias_defaults_and_options_by_formula() -> None:
+    model, _, _ = run()
+    b_o = [block.attn.b_O for block in model.blocks]
+    b_out = [block.mlp.b_out for block in model.blocks]
+    with torch.no_grad():
+        close(model.accumulated_bias(1), b_o[0] + b_out[0])  # default: mlp_input=False
+        close(model.accumulated_bias(1, include_mlp_biases=False), b_o[0])
+        close(model.accumulated_bias(1, mlp_input=True), b_o[0] + b_out[0] + b_o[1])
+    model, _, _ = run(attention=["softmax", "mamba"])
+    with pytest.raises(DecompositionError, match=r"^accumulated_bias: blocks\.1\.attn is a "):
+        model.accumulated_bias(2)
+
+
+def test_act_name_expands_pos_embed_like_embed() -> None:
+    assert act_name("pos_embed") == "hook_pos_embed"
+    assert act_name("embed") == "hook_embed"

@@ -160,3 +160,25 @@ def test_one_sequence_as_a_1d_tensor_is_one_row(model) -> None:
 def test_the_progress_bar_counts_each_real_token_once(model, capsys) -> None:
     wb.collect_stats(model, corpus(4, 10), NAMES, batch_size=3, progress=True)
     assert "| 40/40 [" in capsys.readouterr().err
+
+
+def test_a_single_token_mean_is_its_value(model) -> None:
+    """One token: count 1, so the mean is the value itself (not halved, not clamped)."""
+    tokens = corpus(n=1, t=1)
+    summary = wb.collect_stats(model, tokens, ["mlp.nonzero_frac"], progress=False)
+    _, cache = model.run_with_cache(tokens)
+    for layer in range(2):
+        fired = (cache["post", layer] > 0).double().mean()
+        torch.testing.assert_close(summary.mean("mlp.nonzero_frac")[layer], fired)
+
+
+def test_per_layer_position_schedule_records_each_layers_statistics() -> None:
+    """With a position schedule each block gets its own context; statistics still go to
+    that block's layer."""
+    model = Model(CFG.replace(position=["rotary", "none"])).eval()
+    tokens = corpus(n=2, t=6)
+    frac = model.run_with_stats(tokens, ["mlp.nonzero_frac"])["mlp.nonzero_frac"]
+    _, cache = model.run_with_cache(tokens)
+    for layer in range(2):
+        fired = (cache["post", layer] > 0).double().mean(-1)
+        torch.testing.assert_close(frac[layer].double(), fired)

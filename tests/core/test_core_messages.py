@@ -147,3 +147,26 @@ def test_a_checkpoint_of_another_format_version_names_the_version_it_has(tmp_pat
     assert str(err.value) == (
         f"{path} has format version 99; this workbench reads version {CHECKPOINT_VERSION}"
     )
+
+
+def test_run9_messages_in_full(tmp_path) -> None:
+    """Mutation run 9: the registry's own lookup suggests by name, a bad mask names its
+    rule, a union's message lists None, and a folder of JSON alone is an old checkpoint."""
+    from workbench.core.padding import check_attention_mask
+
+    with pytest.raises(ValueError, match=full(
+        "Unknown attention variant 'sofmax'. Did you mean: softmax, topk_softmax, power_softmax?"
+    )):  # fmt: skip
+        ATTENTION["sofmax"]
+    tokens = torch.zeros(1, 3, dtype=torch.long)
+    with pytest.raises(ValueError, match=full(
+        "attention_mask must hold 0/1 (or True/False) per token"
+    )):  # fmt: skip
+        check_attention_mask(torch.tensor([[1, 2, 1]]), tokens)
+    with pytest.raises(ConfigError, match=full(
+        "ModelConfig.d_mlp must be an int or None, got 'x' (str)"
+    )):  # fmt: skip
+        check_value("x", int | None, "ModelConfig.d_mlp")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="^No manifest.json in "):
+        read_checkpoint(tmp_path)

@@ -118,3 +118,12 @@ def test_the_histogram_drops_nonfinite_values_and_counts_them_apart() -> None:
     assert (acc.count.item(), acc.nonfinite.item()) == (4, 2)
     assert (acc.min.item(), acc.max.item()) == (-1.0, 2.0)
     assert acc.sum.item() == pytest.approx(1.7) and acc.sumsq.item() == pytest.approx(5.37)
+
+
+def test_log_bins_edges_are_float64_powers_of_ten() -> None:
+    from workbench.core.summary import Bins
+
+    edges = Bins(1e-6, 1.0, bins=6, log=True).edges()
+    assert edges.dtype == torch.float64
+    expected = torch.tensor([10.0**e for e in range(-6, 1)], dtype=torch.float64)
+    torch.testing.assert_close(edges, expected, rtol=1e-12, atol=0)

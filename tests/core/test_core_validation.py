@@ -303,3 +303,16 @@ def test_valid_replacement_and_none_still_work(hook_model) -> None:
         tokens, fwd_hooks=[("ln_final.hook_normalized", lambda t, hook: torch.zeros_like(t))]
     )  # logits are then the unembedding bias alone: an outside formula
     torch.testing.assert_close(zeroed, hook_model.unembed.b_U.expand_as(zeroed))
+
+
+def test_integral_non_int_values_become_plain_ints() -> None:
+    """numpy / torch integers are accepted for int fields and stored as Python ints."""
+    import numpy as np
+
+    from workbench.core.validate import check_value
+
+    for value in (np.int64(4), torch.tensor(4).numpy()[()]):
+        out = check_value(value, int, "ModelConfig.n_layers")
+        assert type(out) is int and out == 4
+    cfg = ModelConfig(d_model=32, n_layers=np.int64(2), n_heads=4, d_vocab=50, n_ctx=16)
+    assert type(cfg.n_layers) is int and cfg.n_layers == 2

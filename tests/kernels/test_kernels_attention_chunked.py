@@ -140,3 +140,31 @@ def test_bad_inputs_raise_clear_errors() -> None:
         attention_forward(q, k, v, backend="chunk")
     with pytest.raises(ValueError, match="d_head"):
         attention_forward(q, k[..., :8], v)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_chunk_of_one_key_is_a_valid_tile(kind) -> None:
+    """chunk=1 is the smallest positive tile size: accepted, and equal to the reference."""
+    q, k, v = make_qkv(5, torch.float64)
+    stats = SUPPORTED_STATS[kind]
+    kernel = kernel_for(kind)
+    ref = attention_forward(q, k, v, kind=kernel, causal=True, stats=stats, backend="reference")
+    got = attention_forward(
+        q, k, v, kind=kernel, causal=True, stats=stats, backend="chunked", chunk=1
+    )
+    assert_same(ref, got, atol=1e-10, rtol=1e-10)
+    with pytest.raises(ValueError, match=r"^chunk must be a positive tile size, got 0$"):
+        attention_forward(q, k, v, kind=kernel, backend="chunked", chunk=0)
+
+
+def test_visible_mask_is_built_on_the_inputs_device() -> None:
+    """Positions are made on the given device ("meta" stands in for a GPU: mixing it with a
+    CPU tensor raises, as CUDA would)."""
+    from workbench.kernels.attention.scores import visible_mask
+
+    for n_q in (4, 6):
+        mask = visible_mask(n_q, 6, True, torch.device("meta"))
+        assert mask.device.type == "meta" and mask.shape[-2:] == (n_q, 6)
+    causal = visible_mask(4, 6, True, torch.device("cpu"))
+    expected = torch.arange(6)[None, :] <= torch.arange(2, 6)[:, None]
+    assert torch.equal(causal.reshape(4, 6), expected)

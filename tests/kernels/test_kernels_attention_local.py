@@ -139,3 +139,19 @@ def test_key_ranges_and_covers_agree_with_allows(name) -> None:
                 assert full or not covered, (q_first, q_last, k_first)
                 if exact:
                     assert covered == full, (q_first, q_last, k_first)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_statistics_keep_the_input_dtype_when_no_query_sees_key_zero(kind) -> None:
+    """Last queries under a narrow window: key 0 (the sink) is never visited, so `sink` is
+    the kernel's initial zeros, which must still be in the input's dtype, like the
+    reference's."""
+    kernel = KINDS[kind]
+    q, k, v = qkv()
+    call = AttentionCall(True, None, None, None, kernel.statistics, LocalMask(window=5))
+    ref_out, ref = kernel.forward(q[:, :, -4:], k, v, call, backend="reference")
+    out, got = kernel.forward(q[:, :, -4:], k, v, call, backend="chunked", chunk=8)
+    torch.testing.assert_close(out, ref_out)
+    for name in kernel.statistics:
+        assert got[name].dtype == ref[name].dtype == torch.float64, name
+        torch.testing.assert_close(got[name], ref[name], equal_nan=True, msg=name)

@@ -154,3 +154,18 @@ def test_triton_sigmoid_bias_and_stats_switch() -> None:
     )
     plain, _ = attention_forward(q, k, v, kind="sigmoid", backend="triton")
     assert torch.equal(plain, full)
+
+
+def test_triton_available_says_whether_triton_imports() -> None:
+    """`auto` picks Triton for CUDA tensors only when this is True; it must track the
+    installed package, else a GPU silently falls back to the chunked path."""
+    import importlib
+
+    from workbench.kernels.attention.kind import triton_available
+
+    try:
+        importlib.import_module("triton")
+        importable = True
+    except ImportError:
+        importable = False
+    assert triton_available() is importable

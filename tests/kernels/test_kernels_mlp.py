@@ -164,3 +164,16 @@ def test_triton_backend_refuses_cpu_tensors_without_the_interpreter(monkeypatch)
     with pytest.raises(RuntimeError) as err:
         mlp_activation(make_pre((1, 2, 4)), backend="triton")
     assert str(err.value) == "The triton MLP backend needs CUDA tensors (or TRITON_INTERPRET=1)."
+
+
+def test_reference_keeps_padded_rows_out_of_fire_count() -> None:
+    """The reference (the chunked and Triton paths are checked against it) honours
+    `token_mask` too: padded tokens never count, whatever they fire."""
+    from workbench.kernels.mlp.reference import mlp_activation_reference
+
+    pre = make_pre((2, 6, 16), seed=5)
+    mask = torch.tensor([[True] * 6, [True] * 2 + [False] * 4])
+    post, got = mlp_activation_reference(pre, act="relu", token_mask=mask)
+    assert torch.equal(post, pre.clamp_min(0))
+    assert torch.equal(got["fire_count"], (pre[mask] > 0).sum(0))
+    assert int(got["fire_count"].sum()) < int((pre > 0).sum())  # padding did fire

@@ -97,3 +97,22 @@ def test_rotary_llama3_scales_long_wavelengths_and_keeps_short_ones() -> None:
     assert between.any() and bool(
         ((freq[between] < plain[between]) & (freq[between] > plain[between] / 8)).all()
     )
+
+
+def test_rotary_llama3_band_is_the_linear_blend_of_the_paper() -> None:
+    """Between the two wavelength limits: smooth = (L / wavelength - low) / (high - low),
+    freq = (1 - smooth) * f / factor + smooth * f, in float64 from the Llama 3.1 formula."""
+    low, high, factor, length = 1.5, 6.0, 8.0, 2048
+    cfg = ModelConfig(
+        d_model=256, n_heads=2,
+        position={"name": "rotary_llama3", "factor": factor, "original_max_len": length,
+                  "low_freq_factor": low, "high_freq_factor": high},
+    )  # fmt: skip
+    freq = cfg.position.build(cfg).inv_freq.double()
+    plain = 10000.0 ** (-torch.arange(0, 128, 2, dtype=torch.float64) / 128)
+    wavelength = 2 * math.pi / plain
+    between = (wavelength >= length / high) & (wavelength <= length / low)
+    smooth = (length / wavelength[between] - low) / (high - low)
+    expected = (1 - smooth) * plain[between] / factor + smooth * plain[between]
+    assert int(between.sum()) >= 3
+    torch.testing.assert_close(freq[between], expected, rtol=1e-6, atol=0)

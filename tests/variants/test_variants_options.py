@@ -2,6 +2,8 @@
 (issue #20: mutants that dropped `gamma` from the clipped kernel, `requires_grad` from a
 frozen MLP bias, or the mixer's name from its refusal survived the suite)."""
 
+import math
+
 import pytest
 import torch
 
@@ -68,3 +70,47 @@ def test_the_selective_ssm_states_its_causality_in_full(attention, causal, messa
     with pytest.raises(ValueError) as err:
         model(TOKENS)
     assert str(err.value) == message
+
+
+def test_run9_variant_refusals_in_full() -> None:
+    """Whole messages (mutation run 9): MSSA with grouped K/V heads, an unknown MoE
+    activation, and a matrix-state mixer built directly with an unknown mode (the config
+    refuses it first; the module guards direct construction)."""
+    from workbench.variants.recurrent_mixers import NormLinearAttention
+
+    base = dict(d_model=32, n_layers=1, n_heads=4, d_vocab=50, n_ctx=16)
+    with pytest.raises(ValueError, match=r"^mssa ties q, k and v, so it has no grouped K/V heads$"):
+        Model(ModelConfig(**base, attention="mssa", n_kv_heads=2))
+    with pytest.raises(ValueError) as caught:
+        Model(ModelConfig(**base, mlp={"name": "moe", "n_experts": 2, "k": 1, "activation": "x"}))
+    assert str(caught.value) == (
+        "ModelConfig.mlp (moe): moe activation 'x' unknown; valid: ['gelu', 'relu', 'silu']"
+    )
+    with pytest.raises(ValueError) as caught:
+        NormLinearAttention(ModelConfig(**base), 0, "fast")
+    assert str(caught.value) == "mode must be 'parallel', 'chunked' or 'recurrent', got 'fast'"
+
+
+def test_selective_ssm_starts_with_a_slow_decay_step() -> None:
+    """The documented init: b_dt = -2, so the step delta starts near softplus(-2) ~ 0.127."""
+    model = Model(ModelConfig(d_model=32, n_layers=1, n_heads=4, d_vocab=50, attention="mamba"))
+    b_dt = model.blocks[0].attn.b_dt.detach().double()
+    assert torch.equal(b_dt, torch.full_like(b_dt, -2.0))
+    assert abs(float(torch.nn.functional.softplus(b_dt[0])) - math.log1p(math.exp(-2.0))) < 1e-12
+
+
+def test_moe_fire_counts_of_a_padded_batch_count_real_tokens_only() -> None:
+    """MoE `mlp.fire_count` with right padding equals the sum over each text run alone."""
+    cfg = ModelConfig(d_model=32, n_layers=1, n_heads=4, d_vocab=50, n_ctx=16, seed=3,
+                      mlp={"name": "moe", "n_experts": 2, "k": 1})  # fmt: skip
+    model = Model(cfg).eval()
+    texts = [torch.randint(0, 50, (n,), generator=torch.Generator().manual_seed(n)) for n in (7, 3)]
+    tokens = torch.zeros(2, 7, dtype=torch.long)
+    mask = torch.zeros(2, 7, dtype=torch.long)
+    for row, text in enumerate(texts):
+        tokens[row, : len(text)], mask[row, : len(text)] = text, 1
+    with torch.no_grad():
+        padded = model.run_with_stats(tokens, ["mlp.fire_count"], attention_mask=mask)
+        alone = [model.run_with_stats(t[None], ["mlp.fire_count"]) for t in texts]
+    total = sum(s["mlp.fire_count"] for s in alone)
+    assert torch.equal(padded["mlp.fire_count"], total)
