@@ -44,7 +44,7 @@ def test_an_mlp_without_a_threshold_is_named_in_the_refusal(name: str) -> None:
         model.run_with_stats(TOKENS, ["mlp.nonzero_frac"])
 
 
-@pytest.mark.parametrize("mixer", ["mamba", "glu_mixer"])
+@pytest.mark.parametrize("mixer", ["mamba", "mamba2", "glu_mixer"])
 def test_mixers_without_scores_refuse_rotary_by_name(mixer: str) -> None:
     with pytest.raises(ValueError) as err:
         Model(CFG.replace(attention=mixer, position="rotary"))
@@ -114,3 +114,21 @@ def test_moe_fire_counts_of_a_padded_batch_count_real_tokens_only() -> None:
         alone = [model.run_with_stats(t[None], ["mlp.fire_count"]) for t in texts]
     total = sum(s["mlp.fire_count"] for s in alone)
     assert torch.equal(padded["mlp.fire_count"], total)
+
+
+@pytest.mark.parametrize("temperature", [0.0, -1.0])
+def test_moe_temperature_refusal_names_the_value(temperature: float) -> None:
+    mlp = Model(CFG.replace(mlp={"name": "moe", "gate": "dense_to_sparse"})).blocks[0].mlp
+    with pytest.raises(ValueError) as err:
+        mlp.set_temperature(temperature)
+    assert str(err.value) == f"temperature must be > 0, got {temperature}"
+
+
+def test_norm_conversion_names_the_field_it_cannot_convert() -> None:
+    from workbench.variants.norm_conversion import CONVERTIBLE, to_pre_rmsnorm
+
+    with pytest.raises(ValueError) as err:
+        to_pre_rmsnorm(Model(CFG.replace(attention="mamba")))
+    assert str(err.value) == (
+        f"Cannot convert attention='mamba'; convertible: {sorted(CONVERTIBLE['attention'])}"
+    )
