@@ -275,3 +275,34 @@ def test_accumulated_bias_defaults_and_options_by_formula() -> None:
 def test_act_name_expands_pos_embed_like_embed() -> None:
     assert act_name("pos_embed") == "hook_pos_embed"
     assert act_name("embed") == "hook_embed"
+
+
+def test_peri_norm_refusal_says_what_stays_exact() -> None:
+    _, _, cache = run(norm_placement="peri")
+    with pytest.raises(DecompositionError) as err:
+        cache.stack_head_results()
+    assert str(err.value) == (
+        "stack_head_results: norm_placement 'peri' normalizes each sublayer's output "
+        "(ln1_out/ln2_out), so per-head and per-neuron terms do not sum to attn_out/mlp_out; "
+        "use decompose_resid (whole sublayers), which stays exact"
+    )
+
+
+def test_mlp_input_without_mlps_lists_every_layer() -> None:
+    _, _, cache = run(mlp="none")
+    with pytest.raises(DecompositionError) as err:
+        cache.decompose_resid(layer=1, mlp_input=True)
+    assert str(err.value) == (
+        "decompose_resid: mlp_input=True asks for the stream an MLP reads, but blocks.0, "
+        "blocks.1 have no MLP (mlp='none'); use mlp_input=False"
+    )
+
+
+def test_layer_out_of_range_names_the_method() -> None:
+    _, _, cache = run()
+    with pytest.raises(ValueError) as err:
+        cache.stack_activation("resid_pre", layer=3)
+    assert str(err.value) == "cache.stack_activation: layer must be in [0, 2] or -1, got 3"
+    with pytest.raises(ValueError) as err:
+        cache.apply_ln_to_stack(cache.accumulated_resid(layer=1), layer=3)
+    assert str(err.value) == "cache.apply_ln_to_stack: layer must be in [0, 2] or -1, got 3"
