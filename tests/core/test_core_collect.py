@@ -182,3 +182,13 @@ def test_per_layer_position_schedule_records_each_layers_statistics() -> None:
     for layer in range(2):
         fired = (cache["post", layer] > 0).double().mean(-1)
         torch.testing.assert_close(frac[layer].double(), fired)
+
+
+def test_texts_for_a_model_without_a_context_limit_are_collected() -> None:
+    """Rotary positions have no max_len: no length check applies, the texts are counted."""
+    tok = ByteTokenizer()
+    model = Model(CFG.replace(d_vocab=tok.vocab_size, position="rotary"), tokenizer=tok).eval()
+    assert model.pos_embed.max_len is None
+    texts = ["a cat.", "the old dog sees a red bird."]
+    summary = collect(model, texts)
+    assert summary.tokens == sum(len(t) + 1 for t in texts)

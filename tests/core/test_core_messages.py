@@ -170,3 +170,19 @@ def test_run9_messages_in_full(tmp_path) -> None:
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(CheckpointError, match="^No manifest.json in "):
         read_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "bound, shown",
+    [
+        (Bound(lo=0.0, lo_closed=True), ">= 0"),
+        (Bound(lo=0.0), "> 0"),
+        (Bound(hi=1.0, hi_closed=True), "<= 1"),
+        (Bound(hi=1.0), "< 1"),
+    ],
+)
+def test_a_one_sided_bound_names_its_side_in_the_refusal(bound, shown) -> None:
+    value = -1.0 if bound.lo is not None else 2.0
+    with pytest.raises(ConfigError) as err:
+        bound.check(value, "Cfg.p")
+    assert str(err.value) == f"Cfg.p must be {shown}, got {value!r}"

@@ -144,3 +144,24 @@ def test_exact_zero_activations_count_nonzero_without_threshold(mlp) -> None:
         nonzero = cache["post", layer] != 0
         torch.testing.assert_close(stats["mlp.nonzero_frac", layer], nonzero.float().mean(-1))
         assert torch.equal(stats["mlp.fire_count", layer], nonzero.sum((0, 1)))
+
+
+def test_the_missing_threshold_refusal_says_how_to_pass_one() -> None:
+    model = Model(BASE.replace(mlp="gelu")).eval()
+    with pytest.raises(ValueError) as err:
+        model.run_with_stats(torch.randint(0, 40, (1, 5)), ["mlp.nonzero_frac"])
+    assert str(err.value) == (
+        "blocks.0.mlp (gelu) has no exact zeros (e.g. GELU, SiLU, GLU gates): a nonzero "
+        "fraction at threshold 0 would count almost every neuron. Pass mlp_threshold=... "
+        "(e.g. 0.01); it is recorded with the statistics."
+    )
+
+
+def test_layer_means_of_a_single_token_are_its_values() -> None:
+    """One real token per layer: the count is 1, so the mean is the value (not halved)."""
+    model = Model(BASE).eval()
+    with torch.no_grad():
+        stats = model.run_with_stats(torch.randint(0, 40, (1, 1)), ["mlp.nonzero_frac"])
+    values = stats["mlp.nonzero_frac"].flatten(1)
+    assert values.shape[1] == 1 and bool((values > 0).all())
+    torch.testing.assert_close(stats.layer_means("mlp.nonzero_frac"), values[:, 0].float())
