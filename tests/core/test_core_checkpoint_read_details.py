@@ -80,3 +80,27 @@ def test_split_shared_copies_only_a_tensor_overlapping_an_earlier_one() -> None:
     assert storage["a"] == base.untyped_storage().data_ptr()  # not copied
     assert storage["b"] != storage["a"]
     assert torch.equal(tensors["b"], base[2:]) and torch.equal(tensors["a"], base)
+
+
+def test_split_shared_copies_a_one_element_view_too_and_writes_it(tmp_path) -> None:
+    """Run 10: a one-element view into an earlier tensor's storage overlaps it as much as a
+    longer one; left uncopied, safetensors would refuse the file."""
+    from workbench.core.checkpoint import write_checkpoint
+    from workbench.core.tensor_state import split_shared
+
+    base = torch.arange(4.0)
+    state = {"a": base[:2], "b": base[3:]}
+    tensors, _ = split_shared(state)
+    assert tensors["b"].untyped_storage().data_ptr() != base.untyped_storage().data_ptr()
+    read = read_checkpoint(write_checkpoint(tmp_path / "c", {"w.safetensors": state}))
+    assert torch.equal(read.files["w.safetensors"]["b"], torch.tensor([3.0]))
+
+
+def test_a_checkpoint_without_config_json_reads(tmp_path) -> None:
+    """Run 10: config.json is optional (e.g. a bare tensor checkpoint); only a config.json
+    that disagrees with the manifest is refused."""
+    from workbench.core.checkpoint import write_checkpoint
+
+    folder = write_checkpoint(tmp_path / "c", {"w.safetensors": {"x": torch.ones(2)}})
+    read = read_checkpoint(folder)
+    assert read.model_config is None and sorted(read.files) == ["w.safetensors"]
