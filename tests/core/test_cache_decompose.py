@@ -306,3 +306,32 @@ def test_layer_out_of_range_names_the_method() -> None:
     with pytest.raises(ValueError) as err:
         cache.apply_ln_to_stack(cache.accumulated_resid(layer=1), layer=3)
     assert str(err.value) == "cache.apply_ln_to_stack: layer must be in [0, 2] or -1, got 3"
+
+
+def test_neuron_results_projected_onto_directions() -> None:
+    """post_n * (W_out[n] . d) in float64 against the cached post activations, for one
+    direction `[d_model]` and for two `[d_model, 2]`."""
+    model, _, cache = run()
+    post = cache["blocks.1.mlp.hook_post"].double()
+    w_out = model.blocks[1].mlp.W_out.detach().double()
+    directions = torch.randn(32, 2, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        one = cache.get_neuron_results(1, project_output_onto=directions[:, 0])
+        two = cache.get_neuron_results(1, project_output_onto=directions)
+    close(one.double(), post * (w_out @ directions[:, 0].double()))
+    close(two.double(), post[..., None] * (w_out @ directions.double()))
+
+
+def test_negative_layer_keys_keep_their_sublayer() -> None:
+    _, _, cache = run()
+    for sub in ["ln1", "ln2"]:
+        assert torch.equal(cache["normalized", -1, sub], cache[f"blocks.1.{sub}.hook_normalized"])
+
+
+def test_a_cache_without_batch_dim_keeps_it_when_moved() -> None:
+    model, _, cache = run()
+    single = cache.apply_slice_to_batch_dim(0)
+    moved = single.to("cpu")
+    assert moved.has_batch_dim is False and moved.model is model
+    with pytest.raises(ValueError, match="has no batch dimension"):
+        moved.apply_slice_to_batch_dim(0)
