@@ -256,3 +256,26 @@ def test_decay_shape_error_names_d_k_and_the_shape() -> None:
     with pytest.raises(ValueError) as err:
         decay_attention(q, k, v, -torch.ones(1, 2, 5, 3), "parallel")
     assert str(err.value) == ("log-decay last dim must be 1 or d_k=4, got torch.Size([1, 2, 5, 3])")
+
+
+def test_retention_output_is_the_group_normed_scaled_retention_times_the_gate() -> None:
+    """Run 10: z = GroupNorm_eps(M v) * gate with M from K scaled by d_head^-1/2, in float64.
+    Small keys put the retention's variance near GroupNorm's eps = 1e-5, where the scale of
+    K changes z (well above it, the norm would hide the scale)."""
+    cfg = ModelConfig(d_model=32, n_layers=1, n_heads=4, d_vocab=16, attention="retention")
+    model = Model(cfg).double()
+    with torch.no_grad():
+        model.blocks[0].attn.W_K.mul_(1e-2)
+    tokens = torch.randint(0, 16, (2, 12), generator=GEN)
+    _, cache = model.run_with_cache(tokens)
+    q, k, v = (cache[f"blocks.0.attn.hook_{n}"].transpose(1, 2) for n in "qkv")
+    t = torch.arange(12, dtype=torch.float64)
+    gamma = 1 - 2.0 ** (-5 - torch.arange(4, dtype=torch.float64))
+    decay = gamma[:, None, None] ** (t[:, None] - t[None, :]).clamp(min=0)
+    m = (q @ (k / 8**0.5).transpose(-1, -2)) * decay * torch.ones(12, 12).tril().double()
+    y = m @ v  # [batch, head, pos, d_head]
+    mean, var = y.mean(-1, keepdim=True), y.var(-1, unbiased=False, keepdim=True)
+    normed = ((y - mean) / (var + 1e-5).sqrt()).transpose(1, 2)
+    assert float(var.mean()) < 1e-3  # the regime where eps matters
+    expected = normed * cache["blocks.0.attn.hook_gate"]
+    torch.testing.assert_close(cache["blocks.0.attn.hook_z"], expected)
