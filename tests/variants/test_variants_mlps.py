@@ -127,3 +127,17 @@ def test_dense_to_sparse_gate_goes_from_a_dense_mixture_to_top1() -> None:
     for block in dts.blocks:
         block.mlp.set_temperature(1e-4)
     torch.testing.assert_close(dts(toks), top1(toks))
+
+
+def test_ista_counts_its_relu_zeros_without_a_threshold() -> None:
+    """Run 10: the ISTA code is a ReLU output with exact zeros, so `mlp.nonzero_frac` needs
+    no `mlp_threshold` and is the fraction of positive code entries."""
+    model = randomize(Model(CFG.replace(mlp={"name": "ista", "lam": 0.2})))
+    tokens = torch.randint(0, 16, (2, 6), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        stats = model.run_with_stats(tokens, ["mlp.nonzero_frac"])
+        _, cache = model.run_with_cache(tokens)
+    for layer in range(2):
+        fired = (cache["post", layer] > 0).double().mean(-1)
+        assert 0 < float(fired.mean()) < 1
+        torch.testing.assert_close(stats["mlp.nonzero_frac", layer].double(), fired)
