@@ -169,3 +169,22 @@ def test_triton_available_says_whether_triton_imports() -> None:
     except ImportError:
         importable = False
     assert triton_available() is importable
+
+
+@pytest.mark.parametrize(
+    "d_head, dtype, tiles",
+    [
+        (24, torch.float32, (64, 32, 32, 4, 2)),  # fp32: smaller query tiles
+        (64, torch.float16, (128, 64, 64, 4, 3)),
+        (80, torch.bfloat16, (128, 64, 128, 8, 2)),  # wide heads: more warps, fewer stages
+        (8, torch.float16, (128, 64, 16, 4, 3)),  # head width padded to at least 16
+    ],
+)
+def test_gpu_tile_sizes_cover_the_head_width(d_head, dtype, tiles) -> None:
+    """Run 10: the GPU tiles (chosen without CUDA here: `interpret=False`) hold the head
+    width rounded up to a power of two, in their `d` field; the interpreter's tiles too."""
+    from workbench.kernels.attention.triton_launch import block_sizes
+
+    got = block_sizes(d_head, dtype, interpret=False)
+    assert tuple(got) == tiles and got.d >= d_head
+    assert tuple(block_sizes(d_head, dtype, interpret=True)) == (32, 32, tiles[2], 4, 1)
