@@ -28,6 +28,7 @@ def test_visible_keys_moves_left_padded_positions_to_the_scores_device() -> None
     from types import SimpleNamespace
 
     from workbench.kernels.attention.local import LocalMask
+
     from workbench.variants.attention import visible_keys
 
     rows = torch.tensor([[0, 0, 0, 1, 2], [0, 1, 2, 3, 4]])
