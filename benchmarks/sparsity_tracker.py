@@ -1,72 +1,17 @@
 """Overhead of `SparsityTracker` (probe sparsity) on training: time with it / without it.
 
-Trains the default model's architecture (3 layers, d_model 128, 4 heads; batch 16 x 128
-tokens, one thread) for `--steps` steps, alternating runs with and without the tracker
-(`--every`, default 25 as the tracker; probe 4 x 128 tokens), and prints each
-run's seconds and the ratio of the medians. On a shared machine whole-run times drift with
-the load, so each tracked run also times the tracker's own calls: overhead = tracker
-seconds / (run seconds - tracker seconds), measured within the same run. Target: <= 5%.
+The measurement is `tracker_overhead.py`'s (default model architecture, alternating runs,
+the tracker's own calls timed within each tracked run). Target: <= 5%.
 
 Usage: python benchmarks/sparsity_tracker.py [--steps 50] [--every 25] [--repeats 2]
 """
 
-from __future__ import annotations
+import sys
 
-import argparse
-import statistics
-import time
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from tracker_overhead import main  # noqa: E402
 
-import torch
-
-from workbench import Model, ModelConfig
-from workbench.analysis.entropy_collapse import probe_batch
-from workbench.analysis.sparsity_training import SparsityTracker
-from workbench.models import DEFAULT_CONFIG
-from workbench.train import TrainConfig, train
-
-
-class TimedTracker(SparsityTracker):
-    """The tracker, with the seconds spent in its calls added up."""
-
-    seconds = 0.0
-
-    def on_step_end(self, trainer, step, loss) -> None:
-        started = time.perf_counter()
-        super().on_step_end(trainer, step, loss)
-        self.seconds += time.perf_counter() - started
-
-
-def one_run(steps: int, every: int | None) -> tuple[float, float]:
-    """(run seconds, seconds inside the tracker)."""
-    model = Model(ModelConfig(**DEFAULT_CONFIG))
-    callbacks = [] if every is None else [TimedTracker(probe_batch(128), every=every)]
-    cfg = TrainConfig(steps=steps, batch_size=16, seq_len=128, lr=1e-3, eval_every=0)
-    seconds = train(model, None, cfg, callbacks=callbacks, progress=False).seconds
-    return seconds, callbacks[0].seconds if callbacks else 0.0
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--every", type=int, default=25)
-    parser.add_argument("--repeats", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    one_run(5, args.every)  # warm-up: corpus loading and first-call costs
-    without, with_tracker, inside = [], [], []
-    for i in range(args.repeats):
-        without.append(one_run(args.steps, None)[0])
-        seconds, tracker_seconds = one_run(args.steps, args.every)
-        with_tracker.append(seconds)
-        inside.append(tracker_seconds / (seconds - tracker_seconds))
-        print(f"repeat {i}: without {without[-1]:.2f} s, with {seconds:.2f} s "
-              f"(tracker {tracker_seconds:.2f} s = {inside[-1]:.1%} of training)")  # fmt: skip
-    ratio = statistics.median(with_tracker) / statistics.median(without)
-    print(
-        f"{args.steps} steps, every={args.every}: median ratio with/without = {ratio:.3f}; "
-        f"median tracker overhead within tracked runs = {statistics.median(inside):.1%}"
-    )
-
+from workbench.analysis.sparsity_training import SparsityTracker  # noqa: E402
 
 if __name__ == "__main__":
-    main()
+    main(SparsityTracker, __doc__.splitlines()[0], steps=50, repeats=2)
