@@ -88,19 +88,26 @@ def mlp_diagram(module, prefix: str, x: tuple[Axis, ...], ctx: PartContext) -> N
         reduced=reduced,
         params=param_bytes(module.act) if isinstance(module.act, nn.Module) else 0,
     )
-    hidden = ctx.wires(post)
-    w_out = leaf(
+    w_out = out_projection(
+        prefix, "W_out", ctx.wires(post), x, param_bytes(module, "W_out", "b_out")
+    )
+    return group(prefix, f"MLP ({label})", [w_in, act, w_out], kind="mlp")
+
+
+def out_projection(prefix: str, label: str, hidden: tuple[Axis, ...], x, params: int) -> Node:
+    """The MLP's output map: `hidden`'s last axis (d_mlp, or a nested width) joins into
+    d_model, plus its bias (one add per output element)."""
+    return leaf(
         f"{prefix}.out",
-        "W_out",
+        label,
         "linear",
         out=x,
         inputs=(hidden,),
-        joined=("d_mlp",),
-        contraction=size_of(hidden, "d_mlp", prefix),
+        joined=(hidden[-1].name,),
+        contraction=hidden[-1].size,
         per_element=1.0,
-        param_bytes=param_bytes(module, "W_out", "b_out"),
+        param_bytes=params,
     )
-    return group(prefix, f"MLP ({label})", [w_in, act, w_out], kind="mlp")
 
 
 @diagram_rule(GatedMLP)
@@ -141,17 +148,8 @@ def glu_diagram(module, prefix: str, x: tuple[Axis, ...], ctx: PartContext) -> N
         cost=ELEMENT_COST.get(cost, 1) + 1,
         kind="multiply",
     )
-    hidden = ctx.wires(post)
-    w_out = leaf(
-        f"{prefix}.out",
-        "W_out",
-        "linear",
-        out=x,
-        inputs=(hidden,),
-        joined=("d_mlp",),
-        contraction=size_of(hidden, "d_mlp", prefix),
-        per_element=1.0,
-        param_bytes=param_bytes(module, "W_out", "b_out"),
+    w_out = out_projection(
+        prefix, "W_out", ctx.wires(post), x, param_bytes(module, "W_out", "b_out")
     )
     return group(prefix, f"GLU MLP ({label})", [split, act, w_out], kind="mlp")
 

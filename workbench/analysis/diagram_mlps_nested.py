@@ -5,6 +5,7 @@ normalized GeLU over them) and CRATE's ISTA block (one proximal-gradient step, n
 
 from __future__ import annotations
 
+from workbench.analysis.diagram_mlps import out_projection
 from workbench.analysis.diagram_nodes import ELEMENT_COST, Node, group, leaf
 from workbench.analysis.diagram_parts import (
     PartContext,
@@ -16,20 +17,6 @@ from workbench.analysis.diagram_parts import (
 from workbench.variants.mlp_nested import ISTABlock, MatFormerMLP, PattentionMLP
 
 _RESID = ("batch", "pos", "d_model")
-
-
-def _out(prefix: str, label: str, hidden, x, params: int) -> Node:
-    return leaf(
-        f"{prefix}.out",
-        label,
-        "linear",
-        out=x,
-        inputs=(hidden,),
-        joined=(hidden[-1].name,),
-        contraction=hidden[-1].size,
-        per_element=1.0,
-        param_bytes=params,
-    )
 
 
 @diagram_rule(MatFormerMLP)
@@ -47,7 +34,9 @@ def matformer_diagram(module, prefix: str, x, ctx: PartContext) -> Node:
         params=param_bytes(module, "W_in", "b_in"),
     )
     act = elementwise(f"{prefix}.act", "ReLU", ctx.wires(pre), post, ctx, cost=1)
-    w_out = _out(prefix, f"W_out[:{m}]", ctx.wires(post), x, param_bytes(module, "W_out", "b_out"))
+    w_out = out_projection(
+        prefix, f"W_out[:{m}]", ctx.wires(post), x, param_bytes(module, "W_out", "b_out")
+    )
     label = f"MatFormer MLP (width {m} of {full}; nested {list(module.widths)})"
     return group(prefix, label, [w_in, act, w_out], kind="mlp")
 
@@ -80,7 +69,7 @@ def pattention_diagram(module, prefix: str, x, ctx: PartContext) -> Node:
         out=ctx.wires(post, names),
     )
     hidden = ctx.wires(post, names)
-    mix = _out(prefix, "Theta V_P", hidden, x, param_bytes(module, "V_P"))
+    mix = out_projection(prefix, "Theta V_P", hidden, x, param_bytes(module, "V_P"))
     n = module.K_P.shape[0]
     return group(prefix, f"Pattention ({n} parameter tokens)", [scores, theta, mix], kind="mlp")
 
