@@ -40,7 +40,7 @@ class BarChart(WorkbenchWidget):
         value_label: str = "",
         **kwargs: Any,
     ) -> None:
-        data, shape = encode_array(values, ndim=1, name="BarChart values")
+        data, shape = encode_array(values, ndim=1, name=f"{type(self).__name__} values")
         super().__init__(
             values=data,
             labels=axis_labels(labels, shape[0], "labels"),

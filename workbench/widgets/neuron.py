@@ -12,59 +12,36 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import traitlets
 from jaxtyping import Float
 from torch import Tensor
 
-from workbench.widgets._arrays import decode_array, encode_array
+from workbench.widgets._arrays import encode_array
 from workbench.widgets._base import WorkbenchWidget, bundle_esm
-from workbench.widgets._labels import axis_labels, check_index
+from workbench.widgets.charts import BarChart
 
 QUANTILE_COLUMNS = 5  # 5, 25, 50, 75, 95 %
 
 
-class DistributionBars(WorkbenchWidget):
+class DistributionBars(BarChart):
     """Bars of `values` with quantile boxes; `selected` = `{axis: i}` of the clicked bar."""
 
     _esm = bundle_esm("distribution_bars.js")
-    values = traitlets.Bytes().tag(sync=True)
     quantiles = traitlets.Bytes().tag(sync=True)
-    labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    axis = traitlets.Unicode("layer").tag(sync=True)
-    value_label = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
         self,
         values: Float[Tensor, "item"],
         quantiles: Float[Tensor, "item 5"],
         labels: Sequence[Any] | None = None,
-        *,
-        axis: str = "layer",
-        title: str = "",
-        value_label: str = "",
         **kwargs: Any,
     ) -> None:
-        data, (n,) = encode_array(values, ndim=1, name="DistributionBars values")
         q_data, q_shape = encode_array(quantiles, ndim=2, name="DistributionBars quantiles")
+        super().__init__(values, labels, quantiles=q_data, **kwargs)
+        n = len(self.labels)
         if q_shape != [n, QUANTILE_COLUMNS]:
             raise ValueError(f"quantiles must be [{n}, {QUANTILE_COLUMNS}] (5/25/50/75/95 %), "
                              f"got {q_shape}")  # fmt: skip
-        super().__init__(values=data, quantiles=q_data, labels=axis_labels(labels, n, "labels"),
-                         axis=axis, title=title, value_label=value_label, **kwargs)  # fmt: skip
-
-    @property
-    def selection_axes(self) -> tuple[str, ...]:
-        return (self.axis,)
-
-    @property
-    def array(self) -> np.ndarray:
-        return decode_array(self.values, [len(self.labels)])
-
-    def select(self, **axes: int) -> None:
-        if self.axis in axes:
-            axes[self.axis] = check_index(axes[self.axis], len(self.labels), self.axis)
-        super().select(**axes)
 
 
 class NeuronCard(WorkbenchWidget):
