@@ -74,7 +74,7 @@ def _unit_attrs(cache, position: int, args: dict) -> tuple[Tensor | None, Tensor
     except DecompositionError as err:
         head_attr = None
         notes.append(str(err))
-    without = [f"blocks.{i}" for i, block in enumerate(cache.model.blocks) if block.mlp is None]
+    without = [f"blocks.{i}" for i in cache.model.layers_without_mlp()]
     if without:
         return head_attr, None, "; ".join([*notes, f"no neurons: {', '.join(without)} have no MLP"])
     try:

@@ -140,7 +140,7 @@ def firing_threshold(model: Any, mlp_threshold: float | None) -> tuple[float, bo
     """(threshold, exact_zeros): threshold 0 for ReLU-family MLPs; otherwise the caller's,
     required (the model's error names the layer and suggests a value)."""
     offered = model.supported_stats()["mlp"]
-    without = [f"blocks.{i}" for i, block in enumerate(model.blocks) if block.mlp is None]
+    without = [f"blocks.{i}" for i in model.layers_without_mlp()]
     if without:
         raise ValueError(f"activation sparsity needs MLPs; {', '.join(without)} have none")
     if not set(s.partition(".")[2] for s in STATS) <= set(offered):

@@ -115,7 +115,7 @@ def check_mlp_input(model, mlp_input: bool, what: str) -> None:
             "(a parallel block's MLP reads resid_pre, macaron adds a half-FFN before attention, "
             "gated_residual gates the stream); use mlp_input=False"
         )
-    no_mlp = [f"blocks.{i}" for i, block in enumerate(model.blocks) if block.mlp is None]
+    no_mlp = [f"blocks.{i}" for i in model.layers_without_mlp()]
     if no_mlp:
         raise DecompositionError(
             f"{what}: mlp_input=True asks for the stream an MLP reads, but {', '.join(no_mlp)} "

@@ -197,6 +197,10 @@ class Model(ModelViewsMixin, HookedModule):
         cache = ActivationCache(store, model=self)
         return out, cache.remove_batch_dim() if remove_batch_dim else cache
 
+    def layers_without_mlp(self) -> list[int]:
+        """Attention-only layers (`mlp="none"`): no MLP, no `hook_mlp_out`, no `hook_resid_mid`."""
+        return [layer for layer, block in enumerate(self.blocks) if block.mlp is None]
+
     def layer_stats(self) -> list[dict[str, set[str]]]:
         """Statistics each layer can give, by family: `[{"attn": {...}, "mlp": {...}}, ...]`
         (hybrids differ by layer: a DeltaNet layer has no attention entropy)."""
@@ -301,7 +305,7 @@ class Model(ModelViewsMixin, HookedModule):
     def _raise_if_no_layer_has_an_mlp(self, stats: Sequence[str]) -> None:
         asked = [str(s) for s in ([stats] if isinstance(stats, str) else stats)]
         asked = [s for s in asked if s.startswith("mlp.")]
-        no_mlp = [layer for layer, block in enumerate(self.blocks) if block.mlp is None]
+        no_mlp = self.layers_without_mlp()
         if asked and len(no_mlp) == len(self.blocks):
             raise ValueError(
                 f"{asked} asked of a model whose layers {no_mlp} have no MLP (mlp='none'); "
